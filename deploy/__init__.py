@@ -1,0 +1,1 @@
+"""Deployment assets: the local stack (deploy/local) and Kubernetes manifests (deploy/k8s)."""

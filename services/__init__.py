@@ -1,0 +1,1 @@
+"""Referral network services: intake, referral, audit, notify, and the shared core."""
