@@ -71,13 +71,15 @@ class KafkaNode:
     def pid(self) -> int | None:
         """The running node's pid, if it was started and is still alive.
 
-        A pid from the pid file counts only while that process still runs this node's config, so a
-        recycled pid of an unrelated process is never signalled.
+        A pid from the pid file counts only while that process runs this node's config, so a recycled
+        pid of an unrelated process is never signalled. (The command line reads empty for a moment
+        while the JVM starts, and for a zombie; pid_alive decides those.)
         """
         with contextlib.suppress(OSError, ValueError):
             pid = int(self.pid_path.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if str(self.config_path).encode() in cmdline and pid_alive(pid):
+            ours = not cmdline or str(self.config_path).encode() in cmdline
+            if ours and pid_alive(pid):
                 return pid
         return None
 

@@ -319,6 +319,11 @@ def test_kafka_ports_rejects_what_is_not_a_port(monkeypatch):
             cli.kafka_ports(1)
     monkeypatch.setenv("KAFKA_PORT", "29092")
     assert cli.kafka_ports(3) == [29092, 29093, 29094]
+    monkeypatch.setenv("KAFKA_PORT", "65535")
+    assert cli.kafka_ports(1) == [65535]
+    monkeypatch.setenv("KAFKA_PORT", "65534")
+    with pytest.raises(StackError, match="KAFKA_PORT"):
+        cli.kafka_ports(3)
     monkeypatch.delenv("KAFKA_PORT")
     assert cli.kafka_ports(1) == [cli.DEFAULT_KAFKA_PORT]
 
@@ -360,3 +365,12 @@ esac
     finally:
         for pid in processes_mentioning(str(base)):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_recycled_pid_running_something_else_is_not_taken_for_the_node(tmp_path):
+    node = KafkaNode(node_id=1, broker_port=1, controller_port=2, directory=tmp_path / "kafka-1")
+    node.directory.mkdir()
+    node.pid_path.write_text(str(os.getpid()))  # alive, but its command line names no server.properties
+    assert node.pid() is None
+    node.pid_path.write_text("not a pid")
+    assert node.pid() is None
