@@ -20,7 +20,8 @@ def write_results(name: str, figures: Mapping[str, float]) -> Path:
     """Write ``figures`` (a flat name -> number object) to ``bench/results/<name>.json``."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(dict(figures), indent=2, sort_keys=True) + "\n")
+    rounded = {name: round(value, 3) if isinstance(value, float) else value for name, value in figures.items()}
+    path.write_text(json.dumps(rounded, indent=2, sort_keys=True) + "\n")
     return path
 
 
