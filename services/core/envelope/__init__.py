@@ -5,7 +5,7 @@ the sections they hold keys for with :class:`Opener`. docs/envelope-format.md gi
 """
 
 from services.core.envelope.ciphers import CipherCache
-from services.core.envelope.envelope import EnvelopeSigner, Sealer, parse_envelope
+from services.core.envelope.envelope import EnvelopeSigner, SealedEvent, Sealer, parse_envelope
 from services.core.envelope.errors import (
     BadSignatureError,
     EnvelopeError,
@@ -23,7 +23,7 @@ from services.core.envelope.verification import Opener, SigningKeyResolver, Veri
 
 __all__ = [
     "BadSignatureError", "CipherCache", "EnvelopeError", "EnvelopeSigner", "EventHeader", "MalformedEnvelopeError",
-    "Opener", "Sealer", "SectionKind", "ShreddedSubjectError", "SigningKeyResolver",
+    "Opener", "SealedEvent", "Sealer", "SectionKind", "ShreddedSubjectError", "SigningKeyResolver",
     "TamperedHeaderError", "TamperedSectionError", "UnknownKeyError", "UnsupportedVersionError",
     "VerifiedEnvelope", "Verifier", "WrongRecipientError", "new_event_id", "now_micros", "parse_envelope",
 ]

@@ -42,6 +42,14 @@ class SealedSection:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedEvent:
+    """A freshly sealed envelope: its wire bytes and its canonical hash."""
+
+    wire: bytes
+    canonical_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedEnvelope:
     """An envelope split into its parts, structurally checked but NOT yet verified: open nothing from it."""
 
@@ -68,6 +76,11 @@ class Sealer:
 
     def seal(self, header: EventHeader, sections: Mapping[SectionKind, tuple[DataKey, bytes]]) -> bytes:
         """The envelope's wire bytes for ``header`` and each section's (data key, plaintext)."""
+        return self.seal_event(header, sections).wire
+
+    def seal_event(self, header: EventHeader, sections: Mapping[SectionKind, tuple[DataKey, bytes]],
+                   ) -> SealedEvent:
+        """Like :meth:`seal`, also giving the envelope's canonical hash (what the event store records)."""
         if header.producer_org != self._signer.org_id or header.signing_key_id != self._signer.key_id:
             msg = (f"header.signing_key_id: {header.signing_key_id!r} of {header.producer_org!r} is not this "
                    f"signer's key {self._signer.key_id!r} of {self._signer.org_id!r}")
@@ -89,10 +102,12 @@ class Sealer:
             sealed.append(envelope_pb2.SealedSection(kind=wire_kind, key_id=key.key_id, nonce=nonce,
                                                      ciphertext=ciphertext, digest=digest))
             digests.append(digest)
-        signature = self._signer.private_key.sign(fmt.signing_input(header_digest, digests))
+        signing_input = fmt.signing_input(header_digest, digests)
+        signature = self._signer.private_key.sign(signing_input)
         envelope = envelope_pb2.Envelope(format_version=fmt.FORMAT_VERSION, header=header_bytes,
                                          header_digest=header_digest, sections=sealed, signature=signature)
-        return envelope.SerializeToString(deterministic=True)
+        return SealedEvent(wire=envelope.SerializeToString(deterministic=True),
+                           canonical_hash=fmt.canonical_hash(signing_input, signature))
 
 
 def parse_envelope(wire: bytes) -> ParsedEnvelope:

@@ -1,0 +1,1 @@
+"""OpenTelemetry for the network: ids and types in spans, never personal data."""
