@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from tests.kafka_topics import TopicFactory
 
 pytestmark = pytest.mark.integration
 
@@ -19,20 +20,9 @@ PAYLOAD = b"x" * 200
 @pytest.fixture
 def new_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
     """Create uniquely named topics for one test and delete them afterwards."""
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap, client_id="smoke-admin")
-    created: list[str] = []
-
-    def create(partitions: int = 3, replicas: int = 1, configs: dict[str, str] | None = None) -> str:
-        name = f"smoke.{uuid.uuid4().hex[:12]}"
-        admin.create_topics([NewTopic(name, partitions, replicas, topic_configs=configs or {})])
-        admin.wait_for_topics([name], timeout_ms=30_000)
-        created.append(name)
-        return name
-
-    yield create
-    if created:
-        admin.delete_topics(created)
-    admin.close()
+    factory = TopicFactory(kafka_bootstrap, "smoke")
+    yield factory
+    factory.close()
 
 
 def _consumer(bootstrap: str, topic: str, group: str, **overrides: object) -> KafkaConsumer:

@@ -11,7 +11,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-METADATA = sa.MetaData()
+# Every constraint gets a predictable name, so a later migration can alter or drop it on any backend (SQLite
+# batch mode rebuilds tables and needs the names). The migration spells out the same names. No "ck" entry: it
+# would rename explicitly named check constraints.
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ix": "ix_%(column_0_label)s",
+}
+METADATA = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# The constraints whose violation means something to the store (see errors.py and transaction.py).
+STREAM_SEQUENCE_CONSTRAINT = "uq_events_stream_sequence"
+EVENT_ID_CONSTRAINT = "uq_events_event_id"
 
 # BIGINT autoincrement everywhere but SQLite, whose rowid alias must be spelt INTEGER PRIMARY KEY.
 _POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -28,8 +41,8 @@ events = sa.Table(
     sa.Column("occurred_at_us", sa.BigInteger, nullable=False),
     sa.Column("envelope", sa.LargeBinary, nullable=False),
     sa.Column("canonical_hash", sa.LargeBinary(32), nullable=False),
-    sa.UniqueConstraint("stream_id", "stream_sequence", name="uq_events_stream_sequence"),
-    sa.UniqueConstraint("event_id", name="uq_events_event_id"),
+    sa.UniqueConstraint("stream_id", "stream_sequence", name=STREAM_SEQUENCE_CONSTRAINT),
+    sa.UniqueConstraint("event_id", name=EVENT_ID_CONSTRAINT),
 )
 
 outbox = sa.Table(

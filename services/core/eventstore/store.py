@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.core.envelope import EventHeader, Sealer, SectionKind, new_event_id, now_micros
 from services.core.eventstore.errors import ConcurrencyError
 from services.core.eventstore.schema import events, outbox
+from services.core.eventstore.transaction import record_append, translate_integrity_error
 from services.core.keyvault.keys import DataKey
 from services.core.telemetry.propagation import current_trace_context
 
@@ -71,30 +72,37 @@ class EventStore:
                new_events: Sequence[NewEvent]) -> list[StoredEvent]:
         """Seal ``new_events`` as the next sequences of ``stream_id`` and queue them for publishing.
 
-        ConcurrencyError when the stream is not at ``expected_version`` (checked, and guarded by the unique
-        stream + sequence constraint when two writers race); the session must then be rolled back.
+        ConcurrencyError when the stream is not at ``expected_version``: checked first, and guarded by the
+        unique stream + sequence index when two writers race past the check (on PostgreSQL the loser's INSERT
+        waits for the winner's transaction, then fails). DuplicateEventError when an event id is already
+        stored. Either way the session's transaction must be rolled back; :func:`unit_of_work` does that and
+        also translates a violation that surfaces only at commit.
         """
         actual = self.version(session, stream_id)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
+        record_append(session, stream_id, expected_version)
         traceparent, tracestate = current_trace_context()
         stored = [self._seal(stream_id, expected_version + index + 1, event, traceparent, tracestate)
                   for index, event in enumerate(new_events)]
         now = now_micros()
         appended = []
-        try:
-            for event in stored:
+        for event in stored:
+            try:
                 position = session.execute(sa.insert(events).values(
                     stream_id=event.stream_id, stream_sequence=event.stream_sequence, event_id=event.event_id,
                     event_type=event.event_type, schema_version=event.schema_version,
                     occurred_at_us=event.occurred_at_us, envelope=event.envelope,
                     canonical_hash=event.canonical_hash,
                 ).returning(events.c.position)).scalar_one()
-                session.execute(sa.insert(outbox).values(event_position=position, topic=self._topic,
-                                                         created_at_us=now))
-                appended.append(replace(event, position=position))
-        except IntegrityError:
-            raise ConcurrencyError(stream_id, expected_version, None) from None
+            except IntegrityError as error:
+                translated = translate_integrity_error(error, {stream_id: expected_version}, event.event_id)
+                if translated is None:
+                    raise
+                raise translated from None
+            session.execute(sa.insert(outbox).values(event_position=position, topic=self._topic,
+                                                     created_at_us=now))
+            appended.append(replace(event, position=position))
         return appended
 
     def load(self, session: Session, stream_id: str, after_sequence: int = 0) -> list[StoredEvent]:

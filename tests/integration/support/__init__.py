@@ -1,0 +1,1 @@
+"""Helpers the integration tests run as separate processes."""
