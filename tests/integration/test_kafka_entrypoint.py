@@ -8,6 +8,7 @@ is stopped in a ``finally``.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import threading
@@ -22,10 +23,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services.core.envelope import parse_envelope
-from services.core.eventstore.schema import METADATA, processed_events
+from services.core.database import create_engine
+from services.core.envelope import SectionKind, parse_envelope
+from services.core.eventstore.schema import METADATA, outbox, processed_events
+from services.core.eventstore.store import EventStore, NewEvent
+from services.core.eventstore.transaction import unit_of_work
 from services.core.identity.network import init_network
+from services.core.identity.records import signing_key_id
+from services.core.messaging.relay import OutboxRelay
 from services.core.messaging.topics import dead_letter_topic
+from services.core.migrations import upgrade
 from services.core.runtime.dead_letter import header_map
 from tests.integration.support import effects_service
 from tests.integration.support.effects_service import applications, effects
@@ -287,3 +294,43 @@ def test_members_joining_and_leaving_under_load_lose_nothing_and_apply_everythin
     by_pid = assert_exactly_once_in_stream_order(run.engine, events)
     assert {first.pid, second.pid, third.pid} <= set(by_pid), f"every member should have worked: {by_pid}"
     assert read_all(run.bootstrap, run.dead_letters, expected=1, timeout_s=2) == []
+
+
+def test_outbox_relay_to_worker_10k_events_take_effect_exactly_once_in_stream_order(scenario, tmp_path):
+    """The whole chain: EventStore append (with outbox) -> OutboxRelay -> Kafka -> the nameko worker."""
+    run = scenario(partitions=6)
+    producer_url = f"sqlite+pysqlite:///{tmp_path / 'producer.db'}"
+    upgrade(producer_url)
+    producer_engine = create_engine(producer_url)
+    org = run.factory.org_id
+    store = EventStore(run.factory.sealer, org, "intake", signing_key_id(org), run.topic)
+    streams = [f"ref-{uuid.uuid4().hex[:8]}-{i:03d}" for i in range(100)]
+    events: list[Event] = []
+    for batch in range(2):  # two commands per stream, 50 events each
+        for stream in streams:
+            new = [NewEvent("EffectRequested", 1, {SectionKind.ROUTING: (
+                run.factory.routing_key, json.dumps({"region": "MDD", "urgency": "high"}).encode())})
+                for _ in range(50)]
+            with unit_of_work(producer_engine) as session:
+                stored = store.append(session, stream, batch * 50, new)
+            events += [Event(e.event_id, e.stream_id, e.stream_sequence, e.envelope) for e in stored]
+    relay = OutboxRelay(producer_engine, run.bootstrap)
+    stop = threading.Event()
+    relaying = threading.Thread(target=relay.run, args=(stop,), kwargs={"idle_sleep_s": 0.05}, daemon=True)
+    worker = run.start("worker")
+    relaying.start()
+    try:
+        wait_until(lambda: run.count(effects) >= len(events), 240, "every effect", (worker,))
+        wait_until(lambda: run.committed() == len(events), 30, "every offset committed", (worker,))
+    finally:
+        stop.set()
+        relaying.join(timeout=30)
+        relay.close()
+    assert worker.terminate() == 0
+    with producer_engine.connect() as connection:
+        unpublished = connection.execute(sa.select(sa.func.count()).select_from(outbox)
+                                         .where(outbox.c.published_at_us.is_(None))).scalar_one()
+    producer_engine.dispose()
+    assert len(events) == 10_000
+    assert unpublished == 0
+    assert_exactly_once_in_stream_order(run.engine, events)
