@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
@@ -40,6 +39,7 @@ from psycopg import sql
 
 from deploy.local.errors import StackError
 from deploy.local.process import LOOPBACK, ensure_port_free, log_tail, pid_alive, stop_process_group
+from services.core.database import normalize_url
 
 PG_LIB_ROOT = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
@@ -131,15 +131,10 @@ def build_url(password: str, port: int, *, user: str = SUPERUSER, database: str 
             f"@{host}:{port}/{quote(database, safe='')}")
 
 
-def normalize_database_url(url: str) -> str:
-    """Make a libpq-style ``postgresql://`` or ``postgres://`` URL use SQLAlchemy's psycopg 3 driver."""
-    return re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", url.strip())
-
-
 def external_database_url(environ: Mapping[str, str] | None = None) -> str | None:
     """``DATABASE_URL`` (normalized) when it is set and not empty, else None."""
     value = (os.environ if environ is None else environ).get(URL_ENV, "").strip()
-    return normalize_database_url(value) if value else None
+    return normalize_url(value) if value else None
 
 
 def port_from_env(environ: Mapping[str, str] | None = None, default: int = DEFAULT_PORT) -> int:

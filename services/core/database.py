@@ -15,7 +15,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def normalize_url(url: str) -> str:
-    """``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (the driver we ship)."""
+    """``postgres://`` and ``postgresql://`` become ``postgresql+psycopg://`` (the driver we ship); trimmed."""
+    url = url.strip()
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]

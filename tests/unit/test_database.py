@@ -27,6 +27,7 @@ def test_sqlite_enforces_foreign_keys_and_uses_wal(tmp_path):
     ("postgresql://u:p@h/d", "postgresql+psycopg://u:p@h/d"),
     ("postgresql+psycopg://u:p@h/d", "postgresql+psycopg://u:p@h/d"),
     ("sqlite+pysqlite:///x.db", "sqlite+pysqlite:///x.db"),
+    (" postgres://u@h/d\n", "postgresql+psycopg://u@h/d"),
 ])
 def test_urls_are_normalised_to_the_shipped_driver(given, expected):
     assert normalize_url(given) == expected

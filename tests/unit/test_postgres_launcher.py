@@ -144,16 +144,6 @@ def test_database_url_from_env_wins_and_starts_nothing(tmp_path):
     assert not (tmp_path / "stack").exists()
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("postgres://u@h/d", "postgresql+psycopg://u@h/d"),
-    ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
-    ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
-    ("sqlite:///x.db", "sqlite:///x.db"),
-])
-def test_normalize_database_url_picks_psycopg3_only_for_bare_postgres_schemes(given, expected):
-    assert postgres.normalize_database_url(given) == expected
-
-
 def test_empty_database_url_counts_as_unset():
     assert postgres.external_database_url({"DATABASE_URL": "  "}) is None
     assert postgres.external_database_url({}) is None

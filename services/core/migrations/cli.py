@@ -108,7 +108,7 @@ def _database_url(parser: argparse.ArgumentParser) -> None:
 
 def _normalized(url: str) -> str:
     """A libpq-style ``postgres://`` or ``postgresql://`` URL with SQLAlchemy's psycopg 3 driver named."""
-    return normalize_url(url.strip())
+    return normalize_url(url)
 
 
 def _shown(url: str) -> str:
