@@ -13,12 +13,13 @@ from services.core.envelope.errors import MalformedEnvelopeError, UnsupportedVer
 from services.core.envelope.format import FORMAT_VERSION
 from services.core.generated.referralnet.envelope.v1 import envelope_pb2
 
-_EVENT_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{1,63}")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
+# The shapes of header fields; the outbox and the span attribute guard check against the same ones.
+EVENT_TYPE_PATTERN = re.compile(r"[A-Z][A-Za-z0-9]{1,63}")
+IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
 # W3C Trace Context: version ff, an all-zero trace id and an all-zero parent id are invalid.
-_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+TRACEPARENT_PATTERN = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+TRACESTATE_PATTERN = re.compile(r"[\x20-\x7e]{0,512}")  # W3C tracestate characters: printable ASCII only
 _UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-_TRACESTATE = re.compile(r"[\x20-\x7e]{0,512}")  # W3C tracestate characters: printable ASCII only
 # The proto types' ranges: a value outside them would pass validation and then fail to encode.
 _UINT32_MAX, _UINT64_MAX, _INT64_MAX = 2**32 - 1, 2**64 - 1, 2**63 - 1
 
@@ -55,17 +56,18 @@ class EventHeader:
     def __post_init__(self) -> None:
         """Raise MalformedEnvelopeError naming the first field that is not acceptable."""
         _check(bool(_UUID7.fullmatch(self.event_id)), "event_id", "must be a lowercase hyphenated UUIDv7")
-        _check(bool(_EVENT_TYPE.fullmatch(self.event_type)), "event_type", "must be UpperCamelCase, 2-64 chars")
+        _check(bool(EVENT_TYPE_PATTERN.fullmatch(self.event_type)), "event_type", "must be UpperCamelCase, 2-64 chars")
         _check(1 <= self.schema_version <= _UINT32_MAX, "schema_version", "must be 1 to 2**32-1")
-        _check(bool(_IDENTIFIER.fullmatch(self.stream_id)), "stream_id", "must be an opaque id of 1-128 chars")
+        _check(bool(IDENTIFIER_PATTERN.fullmatch(self.stream_id)), "stream_id", "must be an opaque id of 1-128 chars")
         _check(1 <= self.stream_sequence <= _UINT64_MAX, "stream_sequence", "must be 1 to 2**64-1")
         _check(0 < self.occurred_at_unix_micros <= _INT64_MAX, "occurred_at_unix_micros",
                "must be after the epoch and fit an int64")
         for name in ("producer_org", "producer_service", "signing_key_id"):
-            _check(bool(_IDENTIFIER.fullmatch(getattr(self, name))), name, "must be an id of 1-128 chars")
-        _check(not self.traceparent or bool(_TRACEPARENT.fullmatch(self.traceparent)), "traceparent",
+            _check(bool(IDENTIFIER_PATTERN.fullmatch(getattr(self, name))), name, "must be an id of 1-128 chars")
+        _check(not self.traceparent or bool(TRACEPARENT_PATTERN.fullmatch(self.traceparent)), "traceparent",
                "must be empty or a W3C traceparent")
-        _check(bool(_TRACESTATE.fullmatch(self.tracestate)), "tracestate", "must be at most 512 printable ASCII chars")
+        _check(bool(TRACESTATE_PATTERN.fullmatch(self.tracestate)), "tracestate",
+               "must be at most 512 printable ASCII chars")
 
     def encode(self) -> bytes:
         """The header's bytes: protobuf with deterministic serialisation, encoded once by the producer."""

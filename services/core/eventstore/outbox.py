@@ -10,7 +10,6 @@ needs the rest: it moves the envelope's bytes unchanged, and consumers verify th
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +19,12 @@ from google.protobuf.message import DecodeError
 from sqlalchemy.orm import Session
 
 from services.core.envelope.format import FORMAT_VERSION
+from services.core.envelope.header import TRACEPARENT_PATTERN, TRACESTATE_PATTERN
 from services.core.eventstore.schema import events, outbox
 from services.core.generated.referralnet.envelope.v1 import envelope_pb2
 
 _LOG = logging.getLogger(__name__)
 _IDS_PER_STATEMENT = 500  # well under SQLite's and PostgreSQL's bound-parameter limits
-# W3C Trace Context, as services.core.envelope.header checks it when a header is made.
-_TRACEPARENT = re.compile(r"(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
-_TRACESTATE = re.compile(r"[\x20-\x7e]{0,512}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +103,8 @@ def _trace_fields(envelope: bytes) -> tuple[str, str] | None:
     except DecodeError:
         return None
     traceparent, tracestate = header.trace.traceparent, header.trace.tracestate
-    if header.format_version != FORMAT_VERSION or not _TRACESTATE.fullmatch(tracestate):
+    if header.format_version != FORMAT_VERSION or not TRACESTATE_PATTERN.fullmatch(tracestate):
         return None
-    if traceparent and not _TRACEPARENT.fullmatch(traceparent):
+    if traceparent and not TRACEPARENT_PATTERN.fullmatch(traceparent):
         return None
     return traceparent, tracestate

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import re
 
-from services.core.envelope.header import EventHeader
+from services.core.envelope.header import EVENT_TYPE_PATTERN, IDENTIFIER_PATTERN, EventHeader
 
 AttributeValue = str | int
 
-_OPAQUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
-_EVENT_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{1,63}")
+_OPAQUE_ID = IDENTIFIER_PATTERN  # ids as the envelope header allows them
+_EVENT_TYPE = EVENT_TYPE_PATTERN
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
