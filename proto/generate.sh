@@ -5,7 +5,7 @@
 #   bash proto/generate.sh OUT_DIR    # generate into OUT_DIR instead (the unit test compares the two)
 #
 # For proto/referralnet/<area>/v1/<name>.proto it writes <name>_pb2.py, <name>_pb2.pyi and
-# <name>_pb2_grpc.py under OUT_DIR/referralnet/<area>/v1/, plus an __init__.py in every package
+# <name>_pb2_grpc.py (+ its typed .pyi) under OUT_DIR/referralnet/<area>/v1/, plus an __init__.py in every package
 # directory. The output directory is wiped first, so a deleted .proto leaves no stale module.
 # protoc is the one bundled with grpcio-tools (pinned in constraints.txt): a different grpcio-tools
 # version produces different bytes, which tests/unit/test_generated_schemas.py reports.
@@ -40,11 +40,17 @@ tmp="$(mktemp -d "$(dirname "$out")/.generated.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
 # grpc_tools.protoc adds the well-known types (google/protobuf/*.proto) to the include path itself.
+# mypy-protobuf's protoc-gen-mypy_grpc (pinned in constraints.txt, installed beside python) writes the typed
+# *_pb2_grpc.pyi stubs: grpc_tools' own gRPC output is unannotated, so strict mypy could not check a servicer
+# or a stub call against the schema.
+mypy_grpc="$(dirname "$python")/protoc-gen-mypy_grpc"
 "$python" -m grpc_tools.protoc \
     --proto_path=proto \
+    --plugin=protoc-gen-mypy_grpc="$mypy_grpc" \
     --python_out="$tmp" \
     --pyi_out="$tmp" \
     --grpc_python_out="$tmp" \
+    --mypy_grpc_out=quiet:"$tmp" \
     "${protos[@]}"
 
 # protoc emits absolute imports between our own files, e.g.

@@ -30,7 +30,7 @@ from services.core.identity.records import NETWORK_SERVICES
 from services.core.identity.seed import SEED_ORGANISATIONS
 from tests.unit.identity_factories import raw
 
-PRIVATE_FILES = {"signing.key", "kem.key", "tls.key", "ca.key"}
+PRIVATE_FILES = {"signing.key", "kem.key", "tls.key", "ca.key", "nrk-1.key"}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
 
 def test_init_creates_exactly_the_layout_with_private_modes(network):
     root = network.layout.root
-    expected = {"ca/ca.pem", "ca/ca.key", "directory.json", "directory.json.sig"}
+    expected = {"ca/ca.pem", "ca/ca.key", "directory.json", "directory.json.sig", "routing/nrk-1.key"}
     for seed in SEED_ORGANISATIONS:
         expected |= {f"orgs/{seed.org_id}/{name}" for name in ("signing.key", "kem.key", "tls.key", "tls.pem")}
     for service in NETWORK_SERVICES:

@@ -43,6 +43,7 @@ from services.core.identity.records import (
     signing_key_id,
 )
 from services.core.identity.seed import NETWORK_ID, SEED_ORGANISATIONS, SeedOrganisation
+from services.core.keyvault.routing_keys import create_routing_key
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def _generate(
     data = dump_directory(directory)
     write_file(layout.directory, data, PUBLIC_FILE_MODE)
     write_file(layout.directory_signature, sign_directory(data, ca), PUBLIC_FILE_MODE)
+    create_routing_key(layout.root)
     return directory, pki.fingerprint(ca.certificate)
 
 

@@ -42,6 +42,7 @@ from services.core.telemetry.attributes import span_attributes
 from services.core.telemetry.propagation import context_from, current_trace_context, kafka_headers
 
 _LOG = logging.getLogger(__name__)
+_WAKEUP_SLICE_S = 0.05  # a pause that waits for a wake-up looks at ``stop`` this often
 
 
 class OutboxRelay:
@@ -83,8 +84,12 @@ class OutboxRelay:
         return self._mark(acknowledged) if acknowledged else 0
 
     def run(self, stop: threading.Event | Callable[[], bool], idle_sleep_s: float = 0.5,
-            max_backoff_s: float = 30.0) -> None:
-        """Publish until ``stop`` is set (or returns True), finishing the round in progress; errors back off."""
+            max_backoff_s: float = 30.0, wakeup: threading.Event | None = None) -> None:
+        """Publish until ``stop`` is set (or returns True), finishing the round in progress; errors back off.
+
+        ``wakeup``, when given, ends an idle pause early: set it right after a commit and the relay polls
+        at once (it is cleared when it ends a pause; a back-off after an error is not shortened).
+        """
         should_stop = stop.is_set if isinstance(stop, threading.Event) else stop
         backoff = idle_sleep_s
         while not should_stop():
@@ -98,7 +103,7 @@ class OutboxRelay:
                 continue
             backoff = idle_sleep_s
             if not published:
-                self._pause(stop, idle_sleep_s)
+                self._pause(stop, idle_sleep_s, wakeup)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Close the producer, if one was made, waiting up to ``timeout_s`` for sends in flight.
@@ -182,8 +187,16 @@ class OutboxRelay:
         self.close(timeout_s=0)  # every send of the round has resolved or been given up on
 
     @staticmethod
-    def _pause(stop: threading.Event | Callable[[], bool], seconds: float) -> None:
-        if isinstance(stop, threading.Event):
+    def _pause(stop: threading.Event | Callable[[], bool], seconds: float,
+               wakeup: threading.Event | None = None) -> None:
+        if wakeup is not None:  # wait for the wake-up, looking at ``stop`` every slice
+            should_stop = stop.is_set if isinstance(stop, threading.Event) else stop
+            deadline = time.monotonic() + seconds
+            while not should_stop() and (left := deadline - time.monotonic()) > 0:
+                if wakeup.wait(min(left, _WAKEUP_SLICE_S)):
+                    wakeup.clear()  # the poll that follows sees every commit made before the wake-up
+                    return
+        elif isinstance(stop, threading.Event):
             stop.wait(seconds)
         else:
             time.sleep(seconds)

@@ -17,7 +17,8 @@ Import it only from code that ``nameko run`` loads: kafka must be imported after
 See docs/adr/0008-nameko-kafka-runtime.md.
 """
 
-from services.core.runtime.dead_letter import DeadLetter, UnprocessableEvent, dead_letter_headers
+from services.core.events.errors import UnprocessableEvent
+from services.core.runtime.dead_letter import DeadLetter, dead_letter_headers
 from services.core.runtime.delivery import ConsumedEvent
 from services.core.runtime.dependencies import (
     EventStoreProvider,

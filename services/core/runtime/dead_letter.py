@@ -13,22 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.core.envelope.errors import EnvelopeError
+from services.core.events.errors import UnprocessableEvent
 
 HANDLER_FAILED = "handler_failed"
 PREFIX = "dlq-"
 MAX_ERROR_CHARS = 512
-
-
-class UnprocessableEvent(Exception):
-    """Raised by a handler for a verified event it can never process (e.g. an unknown payload version).
-
-    It goes to the dead-letter topic at once, without retries. ``reason`` is a short code; the message,
-    like an EnvelopeError's, names ids only.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ from sqlalchemy.orm import Session
 
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeError, EnvelopeSigner, Sealer
+from services.core.events.errors import UnprocessableEvent
 from services.core.eventstore.store import EventStore
 from services.core.identity.keystore import load_service_signing_key
 from services.core.identity.records import service_owner, signing_key_id
 from services.core.keyvault import KeyVault, LocalFileKek
 from services.core.messaging.topics import events_topic
 from services.core.runtime import config as cfg
-from services.core.runtime.dead_letter import HANDLER_FAILED, UnprocessableEvent
+from services.core.runtime.dead_letter import HANDLER_FAILED
 from services.core.runtime.delivery import ConsumedEvent, claim, consumed_event_of, skip_handler
 from services.core.runtime.green import cooperative_psycopg
 from services.core.telemetry.attributes import AttributeValue, header_attributes, span_attributes

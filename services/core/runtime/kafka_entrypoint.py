@@ -39,9 +39,10 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
 from services.core.envelope import EnvelopeError, Opener, VerifiedEnvelope, Verifier
+from services.core.events.errors import UnprocessableEvent
 from services.core.messaging.topics import dead_letter_topic
 from services.core.runtime import config as cfg
-from services.core.runtime.dead_letter import DeadLetter, Origin, UnprocessableEvent, dead_letter_headers
+from services.core.runtime.dead_letter import DeadLetter, Origin, dead_letter_headers
 from services.core.runtime.delivery import ConsumedEvent
 from services.core.runtime.dependencies import Settlement, UnitOfWork
 from services.core.runtime.dispatch import Dispatcher, Pending
