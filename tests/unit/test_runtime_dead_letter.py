@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from services.core.envelope import EnvelopeError, TamperedSectionError, UnknownKeyError
+from services.core.events import UnprocessableEvent
 from services.core.runtime.dead_letter import (
     DeadLetter,
     Origin,
-    UnprocessableEvent,
     dead_letter_headers,
     header_map,
 )
