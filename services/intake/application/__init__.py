@@ -1,0 +1,1 @@
+"""Intake's application layer: its use cases, taking a Caller and raising ApplicationError (no gRPC here)."""
