@@ -1,0 +1,60 @@
+"""``python -m services.referral.edge``: referral's gRPC edge (plain grpcio, mTLS), and its outbox relay thread.
+
+Reads ``NETWORK_DIR``, ``DATABASE_URL``, ``KAFKA_BOOTSTRAP_SERVERS`` (when it relays), ``OFFER_DEADLINES``
+and ``GRPC_LISTEN`` (default ``127.0.0.1:50052``); see services/core/grpcedge/settings.py for the rest.
+Migrates the database on start, then serves ReferralService (with health and reflection) until SIGTERM.
+The relay also publishes what the referral worker appends to the same database.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import sqlalchemy as sa
+
+from services.core.database import create_engine
+from services.core.grpcedge.relay_task import RelayTask
+from services.core.grpcedge.server import BackgroundTask, configure_logging, load_network_trust, run_edge
+from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required, kafka_bootstrap_from_env
+from services.referral.adapters.database import migrate
+from services.referral.bootstrap import build_application
+from services.referral.config import PORT, SERVICE, offer_deadlines
+from services.referral.servicer import SERVICE_NAME, register
+
+_LOG = logging.getLogger(__name__)
+
+
+def engine_for(url: str, settings: EdgeSettings) -> sa.Engine:
+    """The edge's engine: on PostgreSQL, a pool as large as the threads that serve calls."""
+    if url.strip().startswith("sqlite"):
+        return create_engine(url)
+    return create_engine(url, pool_size=settings.max_workers, max_overflow=4, pool_pre_ping=True)
+
+
+def main() -> int:
+    """Configure from the environment, migrate, serve until SIGTERM; the exit status."""
+    configure_logging()
+    try:
+        settings = EdgeSettings.from_env(PORT)
+        deadlines = offer_deadlines()
+        url = env_required(DATABASE_URL)
+    except ValueError as error:  # EdgeConfigError too: the message names the variable
+        _LOG.error("edge %s cannot start: %s", SERVICE, error)
+        return 2
+    engine = engine_for(url, settings)
+    relay = RelayTask(engine, kafka_bootstrap_from_env()) if settings.relay else None
+    try:
+        migrate(engine)
+        directory, ca_certificate = load_network_trust(settings.network_dir)
+        application = build_application(engine, settings.network_dir, directory=directory, deadlines=deadlines,
+                                        after_commit=relay.wake if relay is not None else None)
+        background: tuple[BackgroundTask, ...] = (relay,) if relay is not None else ()
+        return run_edge(settings, SERVICE, directory, ca_certificate, register(application), [SERVICE_NAME],
+                        background=background)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
