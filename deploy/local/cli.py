@@ -3,6 +3,8 @@
 ``up`` starts Apache Kafka (one node, or three with ``--kafka-nodes 3``) and, with ``--postgres``,
 PostgreSQL; both stay running until ``down``. ``env`` prints the variables other commands use to reach
 them. ``check`` proves the stack answers: a record goes through Kafka and a query through PostgreSQL.
+``network`` runs the referral network (intake and referral, edges and workers) in the foreground on the
+stack's Kafka (or a Kafka of its own) until Ctrl-C; see :mod:`deploy.local.network`.
 Servers named by KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL are used as they are and never started or stopped.
 """
 
@@ -151,12 +153,10 @@ def _postgres_version(url: str) -> str:
 
 
 def demo(base: Path) -> None:
-    """Start the stack, show that it answers, and stop everything it started, whatever happens."""
-    try:
-        up(base, kafka_nodes=1, with_postgres=external_database_url() is not None)
-        check(base)
-    finally:
-        down(base)
+    """The walk-through on a network of its own (deploy/local/demo.py); stops everything it started."""
+    from deploy.local.demo import run_demo  # noqa: PLC0415  (imports the services)
+
+    run_demo(base)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("check", help="prove the running stack answers")
     commands.add_parser("env", help="print the export lines that point clients at the stack")
-    commands.add_parser("demo", help="up, check, down")
+    commands.add_parser("demo", help="run the network and the partners' walk-through, then stop it")
+    network_parser = commands.add_parser("network", help="run intake and referral in the foreground (Ctrl-C stops)")
+    network_parser.add_argument("--postgres", action="store_true",
+                                help="PostgreSQL databases (the stack's, DATABASE_URL's or a new one), not SQLite")
     args = parser.parse_args(argv)
     base = state_dir()
     try:
@@ -180,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             down(base)
         elif args.command == "check":
             check(base)
+        elif args.command == "network":
+            from deploy.local.network import run_network  # noqa: PLC0415  (imports the services)
+
+            run_network(base, with_postgres=args.postgres)
         elif args.command == "env":
             env_file = base / ENV_FILE
             print(env_file.read_text() if env_file.exists() else "# the stack is not up: run `make up`", end="")

@@ -1,0 +1,44 @@
+"""``make demo``: the network on this machine, driven through its public gRPC APIs as partners would.
+
+Starts Apache Kafka (or uses KAFKA_BOOTSTRAP_SERVERS), the intake and referral services (an edge and a
+worker each) on SQLite files, or on PostgreSQL when DATABASE_URL is set, runs the walk-through in
+:mod:`deploy.local.walkthrough` and stops every process it started, whatever happens. Psychosocial offers
+expire after 6 seconds here (48 hours in the default configuration), so the demo can show
+an offer lapsing and moving on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+from deploy.local.network import LocalNetwork, Setting
+from deploy.local.postgres import external_database_url
+from deploy.local.stack import running_kafka
+from deploy.local.walkthrough import run_walkthrough
+
+DEMO_SETTINGS: dict[str, dict[str, Setting]] = {
+    "referral": {"OFFER_DEADLINES": "psychosocial=6s", "OFFER_EXPIRY_INTERVAL_SECONDS": 1},
+}
+
+
+def run_demo(state: Path) -> None:
+    """Run the walk-through on a network of its own under ``state``; everything started is stopped."""
+    state.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="demo-", dir=state)))
+        print("starting Apache Kafka (KRaft) ...", flush=True)
+        bootstrap = stack.enter_context(running_kafka(folder / "kafka"))
+        postgres_url = external_database_url()
+        print(f"starting intake and referral (edge + worker each; "
+              f"{'PostgreSQL' if postgres_url else 'SQLite'} databases) ...", flush=True)
+        network = stack.enter_context(LocalNetwork(folder / "network-run", bootstrap, postgres_url=postgres_url,
+                                                   settings=DEMO_SETTINGS))
+        print(f"network up after {time.monotonic() - started:.1f}s: intake {network.endpoint('intake')}, "
+              f"referral {network.endpoint('referral')} (mTLS)\n", flush=True)
+        run_walkthrough(network, say=lambda line: print(line, flush=True))
+        print("\nstopping every process the demo started ...", flush=True)
+    print(f"demo finished in {time.monotonic() - started:.1f}s")

@@ -1,0 +1,194 @@
+"""The scripted walk-through `make demo` runs: partners use the public gRPC APIs as they would in Peru.
+
+A police unit in Madre de Dios refers an adult victim of forced labour in illegal mining who needs a
+shelter, legal aid and psychosocial care. The local shelter declines (no places) and the next one, in
+Cusco, accepts and obtains the case file; legal aid in Arequipa/Puno accepts; the psychosocial centre
+in Cusco lets its offer expire and the one in Lima accepts. Each service starts and ends; the police
+unit follows the whole loop. Then the person revokes the shelter's consent and the shelter's next key
+request is refused. Every person here is synthetic.
+
+It only needs something that gives an mTLS channel per organisation and service (``LocalNetwork``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import grpc
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
+from services.core.generated.referralnet.consent.v1 import consent_pb2 as consent
+from services.core.generated.referralnet.intake.v1 import intake_pb2, intake_pb2_grpc
+from services.core.generated.referralnet.referral.v1 import referral_pb2, referral_pb2_grpc
+from services.core.identity.keystore import load_directory, load_org_kem_key
+from services.core.identity.records import kem_key_id
+from services.intake.client_support import open_case_files
+
+POLICE = "pol-mdd-01"
+NEEDS = (
+    (vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_IMMEDIATE),
+    (vocab.SERVICE_TYPE_LEGAL_AID, vocab.URGENCY_PRIORITY),
+    (vocab.SERVICE_TYPE_PSYCHOSOCIAL, vocab.URGENCY_ROUTINE),
+)
+CASE_FILE = intake_pb2.CaseFile(
+    given_names="Persona Sintética", family_names="Demostración Uno", date_of_birth="1999-01-01",
+    document_type="DNI", document_number="SINT-0001", nationality="PE", languages=["es", "qu"],
+    narrative="Relato sintético de demostración: rescatada de un campamento minero ilegal.",
+    safe_contact="A través de la unidad policial que la atendió.",
+)
+STATE_WORDS = {value: name.removeprefix("HANDOFF_STATE_").lower()
+               for name, value in referral_pb2.HandoffState.items()}
+
+
+class Network(Protocol):
+    """What the walk-through needs from a running network."""
+
+    @property
+    def network_dir(self) -> Path: ...
+
+    def channel(self, org_id: str, service: str) -> grpc.Channel: ...
+
+
+@dataclass
+class Partners:
+    """Typed stubs per organisation, made on first use."""
+
+    network: Network
+
+    def intake(self, org_id: str) -> intake_pb2_grpc.IntakeServiceStub:
+        return intake_pb2_grpc.IntakeServiceStub(self.network.channel(org_id, "intake"))
+
+    def referral(self, org_id: str) -> referral_pb2_grpc.ReferralServiceStub:
+        return referral_pb2_grpc.ReferralServiceStub(self.network.channel(org_id, "referral"))
+
+
+def _expires_in(days: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromSeconds(int(time.time()) + days * 86_400)
+    return stamp
+
+
+def adult_consents() -> list[consent.ConsentGrant]:
+    """The person's own consent: shelters, legal aid and psychosocial centres, for 180 days."""
+    def grant(role: vocab.OrgRole, purposes: Sequence[consent.Purpose]) -> consent.ConsentGrant:
+        return consent.ConsentGrant(
+            recipient=consent.ConsentRecipient(role=role), purposes=list(purposes),
+            categories=[consent.DATA_CATEGORY_ROUTING, consent.DATA_CATEGORY_CASE_FILE],
+            given_by=consent.CONSENT_GIVER_SUBJECT, expires_at=_expires_in(180))
+    return [
+        grant(vocab.ORG_ROLE_SHELTER, [consent.PURPOSE_SERVICE_DELIVERY]),
+        grant(vocab.ORG_ROLE_LEGAL, [consent.PURPOSE_SERVICE_DELIVERY, consent.PURPOSE_LEGAL_PROCEEDINGS]),
+        grant(vocab.ORG_ROLE_PSYCHOSOCIAL, [consent.PURPOSE_SERVICE_DELIVERY]),
+    ]
+
+
+def wait_for_offer(partners: Partners, org_id: str, referral_id: str, timeout_s: float = 30.0
+                   ) -> referral_pb2.Handoff:
+    """The offer of ``referral_id`` in ``org_id``'s inbox, polled until it shows (bounded)."""
+    stub = partners.referral(org_id)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        inbox = stub.ListHandoffs(referral_pb2.ListHandoffsRequest(states=[referral_pb2.HANDOFF_STATE_OFFERED]),
+                                  timeout=5)
+        for handoff in inbox.handoffs:
+            if handoff.referral_id == referral_id:
+                return handoff
+        time.sleep(0.05)
+    raise TimeoutError(f"no offer of {referral_id} reached {org_id} within {timeout_s:.0f} s")
+
+
+def release_with_retry(partners: Partners, org_id: str, subject_id: str) -> intake_pb2.ReleaseKeyResponse:
+    """ReleaseKey for the case file, retried briefly while intake learns of the acceptance."""
+    request = intake_pb2.ReleaseKeyRequest(subject_id=subject_id, purpose=consent.PURPOSE_SERVICE_DELIVERY,
+                                           category=consent.DATA_CATEGORY_CASE_FILE)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            response: intake_pb2.ReleaseKeyResponse = partners.intake(org_id).ReleaseKey(request, timeout=5)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.FAILED_PRECONDITION or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        else:
+            return response
+
+
+def run_walkthrough(network: Network, say: Callable[[str], None] = print) -> None:
+    """Drive the scenario above through the public APIs and print a readable trail."""
+    partners = Partners(network)
+    say(f"1. {POLICE} (police, Madre de Dios) refers an adult victim of forced labour in illegal mining")
+    submitted = partners.intake(POLICE).SubmitReferral(intake_pb2.SubmitReferralRequest(
+        idempotency_key=f"demo-{time.time_ns()}", case_file=CASE_FILE,
+        needs=[intake_pb2.Need(service_type=service, urgency=urgency) for service, urgency in NEEDS],
+        region=vocab.REGION_MADRE_DE_DIOS, minor=False,
+        exploitation_type=vocab.EXPLOITATION_TYPE_FORCED_LABOUR_MINING, consents=adult_consents()), timeout=10)
+    referral_id, subject_id = submitted.referral_id, submitted.subject_id
+    say(f"   referral {referral_id} for subject {subject_id} (pseudonymous), {len(submitted.consent_ids)} consents")
+
+    offer = wait_for_offer(partners, "alb-mdd-01", referral_id)
+    say(f"2. alb-mdd-01 (shelter, Madre de Dios) sees offer {offer.handoff_id} and declines: no places")
+    partners.referral("alb-mdd-01").DeclineHandoff(referral_pb2.DeclineHandoffRequest(
+        handoff_id=offer.handoff_id, reason=referral_pb2.DECLINE_REASON_NO_CAPACITY), timeout=10)
+    shelter = wait_for_offer(partners, "alb-cus-01", referral_id)
+    partners.referral("alb-cus-01").AcceptHandoff(
+        referral_pb2.AcceptHandoffRequest(handoff_id=shelter.handoff_id), timeout=10)
+    say("   the next shelter, alb-cus-01 (Cusco), is offered it and accepts")
+
+    released = release_with_retry(partners, "alb-cus-01", subject_id)
+    directory = load_directory(network.network_dir)
+    kem: X25519PrivateKey = load_org_kem_key(network.network_dir, "alb-cus-01")
+    files = open_case_files(released, "alb-cus-01", kem_key_id("alb-cus-01"), kem, directory)
+    say(f"3. alb-cus-01 obtains the case-file key ({released.key_id}, release {released.release_id}) and opens "
+        f"{len(files)} case file(s) on its own machine: {'intact' if files and files[0] == CASE_FILE else 'MISMATCH'}")
+
+    legal = wait_for_offer(partners, "leg-aqp-01", referral_id)
+    partners.referral("leg-aqp-01").AcceptHandoff(
+        referral_pb2.AcceptHandoffRequest(handoff_id=legal.handoff_id), timeout=10)
+    say("4. leg-aqp-01 (legal aid, Arequipa and Puno) accepts the legal-aid offer")
+
+    psych = wait_for_offer(partners, "psi-cus-01", referral_id)
+    say(f"5. psi-cus-01 (psychosocial, Cusco) lets its offer lapse (deadline "
+        f"{psych.offer_expires_at.ToDatetime():%H:%M:%S} UTC)...")
+    psych_next = wait_for_offer(partners, "psi-lim-01", referral_id, timeout_s=120)
+    partners.referral("psi-lim-01").AcceptHandoff(
+        referral_pb2.AcceptHandoffRequest(handoff_id=psych_next.handoff_id), timeout=10)
+    say("   the offer expired and went to psi-lim-01 (Lima), which accepts")
+
+    for org_id, handoff in (("alb-cus-01", shelter), ("leg-aqp-01", legal), ("psi-lim-01", psych_next)):
+        partners.referral(org_id).StartService(
+            referral_pb2.StartServiceRequest(handoff_id=handoff.handoff_id), timeout=10)
+    say("6. each provider records that its service started")
+
+    consents = partners.intake(POLICE).GetSubjectConsent(
+        intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=10).consents
+    shelter_consent = next(c for c in consents if c.grant.recipient.role == vocab.ORG_ROLE_SHELTER)
+    partners.intake(POLICE).RevokeConsent(intake_pb2.RevokeConsentRequest(
+        subject_id=subject_id, consent_id=shelter_consent.consent_id), timeout=10)
+    say(f"7. the person withdraws the shelters' consent ({shelter_consent.consent_id})")
+    try:
+        partners.intake("alb-cus-01").ReleaseKey(intake_pb2.ReleaseKeyRequest(
+            subject_id=subject_id, purpose=consent.PURPOSE_SERVICE_DELIVERY,
+            category=consent.DATA_CATEGORY_CASE_FILE), timeout=10)
+    except grpc.RpcError as error:
+        say(f"   alb-cus-01 asks for the key again: {error.code().name}: {error.details()}")
+    else:
+        raise RuntimeError("the key was released after consent was revoked")
+
+    for org_id, handoff in (("alb-cus-01", shelter), ("leg-aqp-01", legal), ("psi-lim-01", psych_next)):
+        partners.referral(org_id).CompleteService(referral_pb2.CompleteServiceRequest(
+            handoff_id=handoff.handoff_id, outcome=referral_pb2.SERVICE_OUTCOME_COMPLETED_AS_PLANNED), timeout=10)
+    say("8. each provider records that its service ended, with its outcome")
+
+    status = partners.referral(POLICE).GetReferral(referral_pb2.GetReferralRequest(referral_id=referral_id),
+                                                   timeout=10).referral
+    say(f"9. {POLICE} follows the loop: referral {status.referral_id} is "
+        f"{referral_pb2.ReferralState.Name(status.state).removeprefix('REFERRAL_STATE_').lower()}")
+    for need in status.needs:
+        trail = " -> ".join(f"{h.provider_org}:{STATE_WORDS[h.state]}" for h in need.handoffs)
+        say(f"   {vocab.ServiceType.Name(need.service_type).removeprefix('SERVICE_TYPE_').lower():13} {trail}")

@@ -1,0 +1,79 @@
+"""End-to-end fixtures: the whole referral network, running, for the session.
+
+What is real: everything. Apache Kafka from the ``kafka_bootstrap`` fixture (a local KRaft broker, or the
+cluster named by KAFKA_BOOTSTRAP_SERVERS); PostgreSQL from ``postgres_url`` (one database per service,
+created by the launcher; ``E2E_DATABASE=sqlite`` runs on SQLite files instead); a freshly initialised
+development network (CA, organisation certificates, signed directory, routing key); intake's and
+referral's edges and nameko workers as real processes started by :class:`deploy.local.network.LocalNetwork`;
+every call goes over gRPC with mTLS as the organisation named by its client certificate. What is replaced:
+nothing. Only configuration is shortened so the expiry test is quick: the psychosocial offer deadline is
+``PSYCHOSOCIAL_DEADLINE_S`` seconds and the referral worker looks for expired offers every second.
+
+Tests share the session's network, so each one works on its own referrals and subjects and never assumes
+an empty inbox; no test changes what another relies on (see each test module).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local.errors import StackError
+from deploy.local.network import LocalNetwork
+from services.core.generated.referralnet.intake.v1 import intake_pb2_grpc
+from services.core.generated.referralnet.referral.v1 import referral_pb2_grpc
+from services.core.identity.directory import Directory
+from services.core.identity.keystore import load_directory
+from tests.e2e.support import Partner
+
+PSYCHOSOCIAL_DEADLINE_S = 5
+EXPIRY_INTERVAL_S = 1
+
+
+@pytest.fixture(scope="session")
+def e2e_network(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
+                request: pytest.FixtureRequest) -> Iterator[LocalNetwork]:
+    """The running network (edges and workers of intake and referral) for the whole e2e session."""
+    database = os.environ.get("E2E_DATABASE", "postgres")
+    if database not in {"postgres", "sqlite"}:
+        pytest.fail(f"E2E_DATABASE must be postgres or sqlite, not {database!r}", pytrace=False)
+    postgres_url = request.getfixturevalue("postgres_url") if database == "postgres" else None
+    base = tmp_path_factory.mktemp("e2e-network")
+    network = LocalNetwork(base, kafka_bootstrap, postgres_url=postgres_url, settings={
+        "referral": {"OFFER_DEADLINES": f"psychosocial={PSYCHOSOCIAL_DEADLINE_S}s",
+                     "OFFER_EXPIRY_INTERVAL_SECONDS": EXPIRY_INTERVAL_S},
+    })
+    try:
+        network.start()
+    except StackError as exc:
+        pytest.fail(f"the referral network did not start:\n{exc}", pytrace=False)
+    try:
+        yield network
+    finally:
+        network.stop()
+    left = network.leftover_processes()
+    assert not left, f"processes of the e2e network outlived it: {left}"
+
+
+@pytest.fixture(scope="session")
+def partner(e2e_network: LocalNetwork) -> Callable[[str], Partner]:
+    """``partner("pol-mdd-01")``: that organisation's typed stubs over its own mTLS channels."""
+    def make(org_id: str) -> Partner:
+        return Partner(org_id, intake_pb2_grpc.IntakeServiceStub(e2e_network.channel(org_id, "intake")),
+                       referral_pb2_grpc.ReferralServiceStub(e2e_network.channel(org_id, "referral")))
+    return make
+
+
+@pytest.fixture(scope="session")
+def directory(e2e_network: LocalNetwork) -> Directory:
+    """The network's CA-verified directory (who is who, who serves whom)."""
+    return load_directory(e2e_network.network_dir)
+
+
+@pytest.fixture(scope="session")
+def network_dir(e2e_network: LocalNetwork) -> Path:
+    """The network folder (what each organisation holds its own keys in)."""
+    return e2e_network.network_dir
