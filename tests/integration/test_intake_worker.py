@@ -193,10 +193,13 @@ def test_the_worker_applies_referrals_handoff_events_and_release_follows_them(se
 
     def both_dead_lettered() -> bool:
         found.update(dead_letter_reasons(kafka_bootstrap, group))
-        return len(found) >= 2
+        return {self_accepted.event_id, unknown.event_id} <= found.keys()
 
+    # The topic is shared with the session's e2e network, whose events (signed by another network's keys)
+    # this worker rightly dead-letters as bad_signature: look at the two records planted here.
     wait_until(both_dead_lettered, 60, "two dead letters", (worker,))
-    assert found == {self_accepted.event_id: "unexpected_producer", unknown.event_id: "unknown_event_type"}
+    assert found[self_accepted.event_id] == "unexpected_producer"
+    assert found[unknown.event_id] == "unknown_event_type"
     assert handoff_state(intake, "hof-forged") is None
     assert handoff_state(intake, handoff_id) == "completed"
     assert worker.returncode() is None
