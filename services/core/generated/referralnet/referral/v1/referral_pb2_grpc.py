@@ -124,7 +124,9 @@ class ReferralServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetReferral(self, request, context):
-        """A referral's whole status. Its referrer and coordinators only.
+        """A referral's whole status. Its referrer and coordinators only. Right after SubmitReferral the referral
+        service may not have taken the referral up yet (it learns of it through Kafka, usually within a
+        second): until then the answer is PERMISSION_DENIED, as for any id the caller may not see; retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -55,7 +55,10 @@ class ReferralServiceStub:
     WithdrawHandoff: _grpc.UnaryUnaryMultiCallable[_referral_pb2.WithdrawHandoffRequest, _referral_pb2.WithdrawHandoffResponse]
     """Withdraw a handoff (the referrer or a coordinator): its need is resolved as withdrawn."""
     GetReferral: _grpc.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.GetReferralResponse]
-    """A referral's whole status. Its referrer and coordinators only."""
+    """A referral's whole status. Its referrer and coordinators only. Right after SubmitReferral the referral
+    service may not have taken the referral up yet (it learns of it through Kafka, usually within a
+    second): until then the answer is PERMISSION_DENIED, as for any id the caller may not see; retry.
+    """
     UpdateCapacity: _grpc.UnaryUnaryMultiCallable[_referral_pb2.UpdateCapacityRequest, _referral_pb2.UpdateCapacityResponse]
     """A provider's available places for one of its services."""
 
@@ -77,7 +80,10 @@ class ReferralServiceAsyncStub(ReferralServiceStub):
     WithdrawHandoff: _aio.UnaryUnaryMultiCallable[_referral_pb2.WithdrawHandoffRequest, _referral_pb2.WithdrawHandoffResponse]  # type: ignore[assignment]
     """Withdraw a handoff (the referrer or a coordinator): its need is resolved as withdrawn."""
     GetReferral: _aio.UnaryUnaryMultiCallable[_referral_pb2.GetReferralRequest, _referral_pb2.GetReferralResponse]  # type: ignore[assignment]
-    """A referral's whole status. Its referrer and coordinators only."""
+    """A referral's whole status. Its referrer and coordinators only. Right after SubmitReferral the referral
+    service may not have taken the referral up yet (it learns of it through Kafka, usually within a
+    second): until then the answer is PERMISSION_DENIED, as for any id the caller may not see; retry.
+    """
     UpdateCapacity: _aio.UnaryUnaryMultiCallable[_referral_pb2.UpdateCapacityRequest, _referral_pb2.UpdateCapacityResponse]  # type: ignore[assignment]
     """A provider's available places for one of its services."""
 
@@ -138,7 +144,10 @@ class ReferralServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _referral_pb2.GetReferralRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_referral_pb2.GetReferralResponse, _abc.Awaitable[_referral_pb2.GetReferralResponse]]:
-        """A referral's whole status. Its referrer and coordinators only."""
+        """A referral's whole status. Its referrer and coordinators only. Right after SubmitReferral the referral
+        service may not have taken the referral up yet (it learns of it through Kafka, usually within a
+        second): until then the answer is PERMISSION_DENIED, as for any id the caller may not see; retry.
+        """
 
     @_abc_1.abstractmethod
     def UpdateCapacity(
