@@ -1,4 +1,4 @@
-"""The referral network on one machine: intake and referral, each an edge and a worker, as real processes.
+"""The referral network on one machine: intake, referral and audit, each an edge and a worker, as real processes.
 
 :class:`LocalNetwork` is what the end-to-end tests, the benchmark and ``python -m deploy.local network`` run.
 Given a base folder, a Kafka bootstrap and a database choice, :meth:`LocalNetwork.start`
@@ -9,13 +9,16 @@ Given a base folder, a Kafka bootstrap and a database choice, :meth:`LocalNetwor
 2. gives each service its own database: a SQLite file ``<base>/db/<service>.db`` by default, or, given a
    PostgreSQL URL, a database per service on that server (``referralnet_<base digest>_<service>``, created
    when missing, so two networks on one server never share one);
-3. creates the topics: each service's events topic and each worker's dead-letter topic (append-only),
-   after checking that no other network's workers consume on that Kafka (topic names and consumer groups
-   are the same for every network, so one Kafka serves one network at a time);
-4. starts both edges (``python -m services.<service>.edge`` with ``GRPC_LISTEN=127.0.0.1:0``: the kernel
+3. creates the topics: intake's and referral's events topics, audit's checkpoint topic and each worker's
+   dead-letter topic (append-only), after checking that no other network's workers consume on that Kafka
+   (topic names and consumer groups are the same for every network, so one Kafka serves one network at a
+   time);
+4. starts the edges (``python -m services.<service>.edge`` with ``GRPC_LISTEN=127.0.0.1:0``: the kernel
    picks a free port, so a network can run beside another one) and waits until each printed ``edge
    <service> listening on <addr>`` (the port is read from that line) and answers gRPC health SERVING over
-   mTLS; then both workers (``nameko run``), waiting until each one's Kafka consumer has its partitions.
+   mTLS; then the workers (``nameko run``), waiting until each one's Kafka consumer has its partitions.
+   Audit's worker reads intake's and referral's events and their workers' dead letters into the ledger and
+   publishes signed checkpoints; audit's edge answers auditors (ADR 12).
 
 Every process runs in its own session with its output in ``<base>/logs/<process>.log``. :meth:`stop` sends
 SIGTERM to all of them, waits a grace period, SIGKILLs what is left and reaps everything, so none outlives
@@ -54,8 +57,9 @@ from deploy.local.stack import REPO_ROOT
 if TYPE_CHECKING:
     import grpc
 
-NETWORK_SERVICES = ("intake", "referral")
-EDGE_DEFAULT_PORTS = {"intake": 50051, "referral": 50052}
+NETWORK_SERVICES = ("intake", "referral", "audit")
+EVENT_PRODUCERS = ("intake", "referral")  # the services that publish events (audit publishes checkpoints)
+EDGE_DEFAULT_PORTS = {"intake": 50051, "referral": 50052, "audit": 50053}
 ProcessKind = Literal["edge", "worker"]
 LISTENING = re.compile(r"edge (?P<service>[a-z]+) listening on (?P<addr>\S+)")
 WORKER_READY = re.compile(r"partitions assigned \[.+\]")
@@ -84,10 +88,17 @@ def edge_name(service: str) -> str:
 
 
 def network_topic_names(services: Sequence[str] = NETWORK_SERVICES) -> list[str]:
-    """The topics the network needs: each service's events topic and each worker's dead-letter topic."""
-    from services.core.messaging.topics import dead_letter_topic, events_topic  # noqa: PLC0415 (kafka import)
+    """The topics the network needs: the events topics of the services that publish events, audit's
+    checkpoint topic when audit runs, and each worker's dead-letter topic."""
+    from services.core.messaging.topics import (  # noqa: PLC0415 (kafka import)
+        CHECKPOINT_TOPIC,
+        dead_letter_topic,
+        events_topic,
+    )
 
-    return [events_topic(service) for service in services] + [dead_letter_topic(worker_name(s)) for s in services]
+    topics = [events_topic(service) for service in services if service in EVENT_PRODUCERS]
+    topics += [CHECKPOINT_TOPIC] if "audit" in services else []
+    return topics + [dead_letter_topic(worker_name(service)) for service in services]
 
 
 def postgres_database_name(base_dir: Path, service: str) -> str:
@@ -125,7 +136,7 @@ class ManagedProcess:
 
 
 class LocalNetwork:
-    """Intake and referral (edges and workers) running on this machine against a real Kafka; see module doc."""
+    """Intake, referral and audit (edges and workers) on this machine against a real Kafka; see module doc."""
 
     def __init__(
         self,
@@ -179,7 +190,7 @@ class LocalNetwork:
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        """Every process of the network: ``intake-edge``, ``intake-worker``, ``referral-edge``, ``referral-worker``."""
+        """Every process of the network: ``intake-edge``, ``intake-worker``, ``referral-edge``, ... ``audit-worker``."""
         return tuple(name for service in NETWORK_SERVICES for name in (edge_name(service), worker_name(service)))
 
     def endpoint(self, service: str) -> str:

@@ -2,8 +2,8 @@
 
 An area adds itself with a ``register(areas)`` function that creates its parser and sets ``handler`` (a
 function of the parsed arguments returning the exit status) on each command; handlers live in the area's
-own package (``services/core/identity/cli.py`` for ``network``). Run as ``referralnet`` (console script) or
-``python -m services.core.cli``.
+own package (``services/core/identity/cli.py`` for ``network``, ``services/audit/replay/cli.py`` for
+``audit``). Run as ``referralnet`` (console script) or ``python -m services.core.cli``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from services.audit.replay import cli as audit_cli
 from services.core.identity import cli as identity_cli
 
 Handler = Callable[[argparse.Namespace], int]
-AREAS: tuple[Callable[[identity_cli.Subcommands[argparse.ArgumentParser]], None], ...] = (identity_cli.register,)
+AREAS: tuple[Callable[[identity_cli.Subcommands[argparse.ArgumentParser]], None], ...] = (
+    identity_cli.register, audit_cli.register)
 
 
 def build_parser() -> argparse.ArgumentParser:
