@@ -4,7 +4,8 @@ Starts Apache Kafka (or uses KAFKA_BOOTSTRAP_SERVERS), the intake and referral s
 worker each) on SQLite files, or on PostgreSQL when DATABASE_URL is set, runs the walk-through in
 :mod:`deploy.local.walkthrough` and stops every process it started, whatever happens. Psychosocial offers
 expire after 6 seconds here (48 hours in the default configuration), so the demo can show
-an offer lapsing and moving on.
+an offer lapsing and moving on; audit checkpoints every second. At the end the auditor replays the log
+from Kafka and the reports are kept in ``<state>/demo-audit/``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from deploy.local.network import LocalNetwork, Setting
 from deploy.local.postgres import external_database_url
 from deploy.local.stack import running_kafka
-from deploy.local.walkthrough import run_walkthrough
+from deploy.local.walkthrough import audit_the_log, run_walkthrough
 
 DEMO_SETTINGS: dict[str, dict[str, Setting]] = {
     "referral": {"OFFER_DEADLINES": "psychosocial=6s", "OFFER_EXPIRY_INTERVAL_SECONDS": 1},
+    "audit": {"CHECKPOINT_SECONDS": 1},
 }
 
 
@@ -40,5 +42,6 @@ def run_demo(state: Path) -> None:
         print(f"network up after {time.monotonic() - started:.1f}s: intake {network.endpoint('intake')}, "
               f"referral {network.endpoint('referral')} (mTLS)\n", flush=True)
         run_walkthrough(network, say=lambda line: print(line, flush=True))
+        audit_the_log(network, bootstrap, state / "demo-audit", say=lambda line: print(line, flush=True))
         print("\nstopping every process the demo started ...", flush=True)
     print(f"demo finished in {time.monotonic() - started:.1f}s")

@@ -7,6 +7,10 @@ in Cusco lets its offer expire and the one in Lima accepts. Each service starts 
 unit follows the whole loop. Then the person revokes the shelter's consent and the shelter's next key
 request is refused. Every person here is synthetic.
 
+Last, the commission's auditor checks the log: the audit service's newest signed checkpoint, an inclusion
+proof of the referral's submission, and an independent replay of Kafka from offset 0 that recomputes the
+tree, checks every checkpoint and consent, and writes the JSON and HTML reports.
+
 It only needs something that gives an mTLS channel per organisation and service (``LocalNetwork``).
 """
 
@@ -22,6 +26,9 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.audit.domain.merkle import verify_inclusion
+from services.audit.replay.auditor import ReplayOptions, run_replay
+from services.core.generated.referralnet.audit.v1 import audit_pb2, audit_pb2_grpc
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
 from services.core.generated.referralnet.consent.v1 import consent_pb2 as consent
 from services.core.generated.referralnet.intake.v1 import intake_pb2, intake_pb2_grpc
@@ -66,6 +73,9 @@ class Partners:
 
     def referral(self, org_id: str) -> referral_pb2_grpc.ReferralServiceStub:
         return referral_pb2_grpc.ReferralServiceStub(self.network.channel(org_id, "referral"))
+
+    def audit(self, org_id: str) -> audit_pb2_grpc.AuditServiceStub:
+        return audit_pb2_grpc.AuditServiceStub(self.network.channel(org_id, "audit"))
 
 
 def _expires_in(days: int) -> Timestamp:
@@ -192,3 +202,50 @@ def run_walkthrough(network: Network, say: Callable[[str], None] = print) -> Non
     for need in status.needs:
         trail = " -> ".join(f"{h.provider_org}:{STATE_WORDS[h.state]}" for h in need.handoffs)
         say(f"   {vocab.ServiceType.Name(need.service_type).removeprefix('SERVICE_TYPE_').lower():13} {trail}")
+
+
+AUDITOR = "aud-lim-01"
+
+
+def settled_checkpoint(partners: Partners, timeout_s: float = 60.0) -> audit_pb2.Checkpoint:
+    """The audit service's newest checkpoint once it stops growing (the ledger has caught up), bounded."""
+    stub = partners.audit(AUDITOR)
+    deadline = time.monotonic() + timeout_s
+    last: audit_pb2.Checkpoint | None = None
+    while time.monotonic() < deadline:
+        try:
+            current = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=5).checkpoint
+        except grpc.RpcError as error:
+            if error.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                raise
+        else:
+            if last is not None and current.tree_size == last.tree_size:
+                return current
+            last = current
+        time.sleep(2.5)
+    raise TimeoutError(f"the audit ledger did not settle within {timeout_s:.0f} s")
+
+
+def audit_the_log(network: Network, bootstrap: str, out_dir: Path, say: Callable[[str], None] = print,
+                  referral_event_id: str | None = None) -> int:
+    """The auditor's checks (see the module docstring); returns the replay's exit status (0: clean)."""
+    partners = Partners(network)
+    checkpoint = settled_checkpoint(partners)
+    say(f"10. {AUDITOR} (auditor) fetches the signed checkpoint: {checkpoint.tree_size} events, root "
+        f"{checkpoint.root_hash.hex()[:16]}...")
+    replies = partners.audit(AUDITOR).ReplayLog(audit_pb2.ReplayLogRequest(start_index=0, limit=1), timeout=10)
+    first = next(iter(replies))
+    proof = partners.audit(AUDITOR).GetInclusionProof(audit_pb2.GetInclusionProofRequest(
+        event_id=referral_event_id or first.event_id, tree_size=checkpoint.tree_size), timeout=10)
+    verify_inclusion(proof.leaf_input, proof.leaf_index, proof.tree_size, list(proof.audit_path),
+                     checkpoint.root_hash)
+    say(f"    inclusion proof of event {first.event_id} ({first.event_type}) at leaf {proof.leaf_index}: verified")
+    say("11. the auditor replays Kafka from offset 0 on its own, independently of the audit database:")
+    run = run_replay(ReplayOptions(bootstrap=bootstrap, network_dir=network.network_dir, out_dir=out_dir,
+                                   progress=False))
+    report = run.report
+    verdict = "clean: no violation" if report.clean else f"{len(report.violations)} violation(s)"
+    say(f"    {report.records_read} records read; {len(report.checkpoints)} checkpoints verified and linked; "
+        f"tree size {report.tree_size}, root {report.root_hash[:16]}...; {verdict}")
+    say(f"    reports: {run.json_path} and {run.html_path}")
+    return report.exit_status
