@@ -2,7 +2,8 @@
 
 Only complete subtrees are stored (docs/adr/0012-audit-ledger.md): appending a batch reads the O(log n)
 subtrees of the current size (the compact range), hashes each new leaf and the parents it completes
-(amortised two hashes a leaf) and bulk-inserts leaves and nodes; nothing is ever updated or recomputed.
+(amortised two hashes a leaf) in memory and inserts the batch's leaves and nodes with one statement a table
+(services/audit/adapters/bulk.py); nothing is ever updated or recomputed.
 A root or a proof at any size ``m`` is assembled from the O(log m) stored subtrees it needs, read in one
 query (services/audit/domain/merkle.py decides which).
 
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.audit.adapters.bulk import insert_rows, is_in
 from services.audit.adapters.tables import checkpoints, leaves, nodes
 from services.audit.domain.checkpoint import Checkpoint, checkpoint_hash, encode_checkpoint, parse_checkpoint
 from services.audit.domain.merkle import (
@@ -41,7 +43,7 @@ from services.audit.domain.merkle import (
     tree_root,
 )
 
-_LOOKUP_CHUNK = 500  # event ids per IN (...) when checking which ones are leaves already
+_LOOKUP_CHUNK = 500  # event ids per IN (...) on SQLite when checking which ones are leaves already
 # Node look-ups per statement: a root or proof needs O(log n) (at most ~130 for 2**64 leaves); SQLite allows
 # 500 terms in a compound SELECT.
 _NODES_PER_QUERY = 128
@@ -109,21 +111,16 @@ class _SessionSubtrees:
         return found
 
 
-def _leaf_row(index: int, record: LeafRecord) -> dict[str, object]:
-    return {
-        "leaf_index": index,
-        "event_id": record.event_id,
-        "leaf_input": record.leaf_input,
-        "source_topic": record.topic,
-        "source_partition": record.partition,
-        "source_offset": record.offset,
-        "event_type": record.event_type,
-        "stream_id": record.stream_id,
-        "stream_sequence": record.stream_sequence,
-        "producer_org": record.producer_org,
-        "occurred_at_us": record.occurred_at_us,
-        "envelope": record.envelope,
-    }
+_LEAF_COLUMNS = ("leaf_index", "event_id", "leaf_input", "source_topic", "source_partition", "source_offset",
+                 "event_type", "stream_id", "stream_sequence", "producer_org", "occurred_at_us", "envelope")
+_NODE_COLUMNS = ("level", "node_index", "hash")
+
+
+def _leaf_row(index: int, record: LeafRecord) -> tuple[object, ...]:
+    """A leaf's row, in the order of _LEAF_COLUMNS."""
+    return (index, record.event_id, record.leaf_input, record.topic, record.partition, record.offset,
+            record.event_type, record.stream_id, record.stream_sequence, record.producer_org, record.occurred_at_us,
+            record.envelope)
 
 
 def _leaf_record(row: sa.Row[tuple[object, ...]]) -> LeafRecord:
@@ -167,15 +164,15 @@ class SqlTree:
             return []
         size = self.size(session)
         compact = self._compact_range(session, size)
-        leaf_rows: list[dict[str, object]] = []
-        node_rows: list[dict[str, object]] = []
-        for record in fresh:
+        leaf_rows: list[tuple[object, ...]] = []
+        node_rows: list[tuple[object, ...]] = []
+        for record in fresh:  # every new hash of the batch, in memory, from the right edge read above
             leaf_rows.append(_leaf_row(compact.size, record))
-            for (level, node_index), hashed in compact.append_leaf_hash(leaf_hash(record.leaf_input)):
-                node_rows.append({"level": level, "node_index": node_index, "hash": hashed})
-        try:
-            session.execute(sa.insert(leaves), leaf_rows)
-            session.execute(sa.insert(nodes), node_rows)
+            node_rows.extend((level, node_index, hashed) for (level, node_index), hashed
+                             in compact.append_leaf_hash(leaf_hash(record.leaf_input)))
+        try:  # one statement a table for the whole batch
+            insert_rows(session, leaves, _LEAF_COLUMNS, leaf_rows)
+            insert_rows(session, nodes, _NODE_COLUMNS, node_rows)
         except IntegrityError as error:
             raise TreeConflictError(
                 f"another writer appended to the tree at size {size}; roll back (one audit writer only)"
@@ -251,10 +248,13 @@ class SqlTree:
         return None if message is None else parse_checkpoint(bytes(message))
 
     def _present(self, session: Session, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` are leaves already: one query (PostgreSQL: one array; SQLite: per 500 ids)."""
         present: set[str] = set()
-        query = sa.select(leaves.c.event_id).where(leaves.c.event_id.in_(sa.bindparam("ids", expanding=True)))
-        for start in range(0, len(event_ids), _LOOKUP_CHUNK):
-            present.update(session.execute(query, {"ids": event_ids[start:start + _LOOKUP_CHUNK]}).scalars())
+        step = max(1, len(event_ids)) if session.get_bind().dialect.name == "postgresql" else _LOOKUP_CHUNK
+        for start in range(0, len(event_ids), step):
+            chunk = event_ids[start:start + step]
+            query = sa.select(leaves.c.event_id).where(is_in(session, leaves.c.event_id, chunk))
+            present.update(session.execute(query).scalars())
         return present
 
     def _compact_range(self, session: Session, size: int) -> CompactRange:

@@ -143,7 +143,8 @@ class LedgerWriter:
             store.add_rejections(session, batch.rejections)
             store.add_dead_letters(session, batch.dead_letters)
             store.add_pending_runs(session, batch.runs)
-            outcome.tree_size = self._tree.size(session)
+            if not outcome.appended:  # else _append knows it: the new leaves end the tree
+                outcome.tree_size = self._tree.size(session)
         return outcome
 
     def _append(self, session: Session, batch: _Batch, outcome: IngestOutcome) -> list[tuple[str, int]]:
@@ -151,6 +152,8 @@ class LedgerWriter:
         candidates = [leaf.record for leaf in batch.leaves]
         indexes = self._tree.append(session, candidates) if candidates else []
         outcome.appended = len(indexes)
+        if indexes:
+            outcome.tree_size = indexes[-1] + 1
         outcome.duplicates = len(batch.duplicates_in_batch) + len(candidates) - len(indexes)
         if len(indexes) == len(candidates):
             new = list(zip(batch.leaves, indexes, strict=True))
@@ -188,11 +191,12 @@ class LedgerWriter:
         batch = _Batch()
         seen: dict[str, LeafRecord] = {}
         now = self._clock()
+        spans: list[tuple[str, int, int, int]] = []  # the runs, as plain tuples until the end
         for record, result in zip(records, results, strict=True):
             if record.topic in self._topics.dead_letters:
                 batch.dead_letters.append(self._dead_letter(record, result, now))
                 continue
-            _extend_runs(batch.runs, record)
+            _extend_spans(spans, record)
             if record.value is None or isinstance(result, EnvelopeError):
                 batch.rejections.append(_rejection(record, result, now))
                 continue
@@ -202,6 +206,7 @@ class LedgerWriter:
                 continue
             seen[leaf.event_id] = leaf
             batch.leaves.append(_Leaf(leaf, self._subject_of(result)))
+        batch.runs = [LeafRun(*span) for span in spans]
         return batch
 
     def _subject_of(self, envelope: VerifiedEnvelope) -> str | None:
@@ -298,13 +303,14 @@ def merge_runs(runs: Sequence[LeafRun]) -> list[LeafRun]:
     return merged
 
 
-def _extend_runs(runs: list[LeafRun], record: SourceRecord) -> None:
-    last = runs[-1] if runs else None
-    if (last is not None and (last.topic, last.partition) == (record.topic, record.partition)
-            and record.offset > last.last_offset):
-        runs[-1] = LeafRun(last.topic, last.partition, last.first_offset, record.offset)
-    else:
-        runs.append(LeafRun(record.topic, record.partition, record.offset, record.offset))
+def _extend_spans(spans: list[tuple[str, int, int, int]], record: SourceRecord) -> None:
+    """Extend the last run ``(topic, partition, first, last)`` with ``record`` when it continues it, else start one."""
+    if spans:
+        topic, partition, first, last = spans[-1]
+        if topic == record.topic and partition == record.partition and record.offset > last:
+            spans[-1] = (topic, partition, first, record.offset)
+            return
+    spans.append((record.topic, record.partition, record.offset, record.offset))
 
 
 def _rejection(record: SourceRecord, result: VerifiedEnvelope | EnvelopeError, now: int) -> store.Rejection:
