@@ -30,7 +30,7 @@ from services.core.identity.records import NETWORK_SERVICES
 from services.core.identity.seed import SEED_ORGANISATIONS
 from tests.unit.identity_factories import raw
 
-PRIVATE_FILES = {"signing.key", "kem.key", "tls.key", "ca.key", "nrk-1.key"}
+PRIVATE_FILES = {"signing.key", "kem.key", "tls.key", "probe.key", "ca.key", "nrk-1.key"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def test_init_creates_exactly_the_layout_with_private_modes(network):
     for seed in SEED_ORGANISATIONS:
         expected |= {f"orgs/{seed.org_id}/{name}" for name in ("signing.key", "kem.key", "tls.key", "tls.pem")}
     for service in NETWORK_SERVICES:
-        expected |= {f"services/{service}/{name}" for name in ("signing.key", "tls.key", "tls.pem")}
+        expected |= {f"services/{service}/{name}"
+                     for name in ("signing.key", "tls.key", "tls.pem", "probe.key", "probe.pem")}
     files = {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
     assert files == expected
     for path in [root, *root.rglob("*")]:

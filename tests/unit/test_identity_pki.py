@@ -108,6 +108,16 @@ def test_peer_identity_rejects_a_server_certificate(ca):
         peer_identity(server.certificate, ca.certificate, now=NOW)
 
 
+def test_probe_certificate_is_a_client_certificate_that_names_no_organisation(ca):
+    probe = pki.issue_probe_certificate(ca, "intake", now=NOW)
+    probe.certificate.verify_directly_issued_by(ca.certificate)
+    assert list(_ext(probe.certificate, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    sans = _ext(probe.certificate, x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.UniformResourceIdentifier) == ["urn:referralnet:probe:intake"]
+    with pytest.raises(CertificateRejectedError, match="SAN URI"):  # chains, but is nobody: only health answers it
+        peer_identity(probe.certificate, ca.certificate, now=NOW)
+
+
 def test_peer_identity_rejects_a_ca_signed_certificate_without_the_san(ca):
     no_san = custom_leaf(ca, ORG_SUBJECT, [], ExtendedKeyUsageOID.CLIENT_AUTH)
     with pytest.raises(CertificateRejectedError):

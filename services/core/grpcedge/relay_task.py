@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
-from services.core.messaging.producer import ProducerFactory
+from services.core.messaging.producer import ProducerFactory, kafka_producer_factory
 from services.core.messaging.relay import OutboxRelay
+from services.core.messaging.security import kafka_security_from_env
 
 _LOG = logging.getLogger(__name__)
 
@@ -27,10 +28,18 @@ class RelayTask:
 
     def __init__(self, engine: sa.Engine, producer: ProducerFactory | str | Sequence[str], *,
                  idle_sleep_s: float = EDGE_IDLE_SLEEP_S, max_backoff_s: float = 30.0,
-                 batch_size: int = 1000, close_timeout_s: float = 10.0, name: str = "outbox-relay") -> None:
-        """``producer``: Kafka bootstrap servers (``"h:p,h:p"`` or a list) or a factory of producers."""
-        if not isinstance(producer, str) and not callable(producer):
-            producer = ",".join(producer)
+                 batch_size: int = 1000, close_timeout_s: float = 10.0, name: str = "outbox-relay",
+                 kafka_options: Mapping[str, object] | None = None) -> None:
+        """``producer``: Kafka bootstrap servers (``"h:p,h:p"`` or a list) or a factory of producers.
+
+        With bootstrap servers, the producer also gets ``kafka_options`` (TLS...), by default the environment's
+        ``KAFKA_SECURITY_PROTOCOL``/``KAFKA_SSL_*`` (services/core/messaging/security.py, which raises
+        ``KafkaSecurityError``, a ValueError naming the variable, when they are inconsistent).
+        """
+        if not callable(producer):
+            servers = producer if isinstance(producer, str) else ",".join(producer)
+            options = kafka_security_from_env() if kafka_options is None else kafka_options
+            producer = kafka_producer_factory(servers, **options)
         self._relay = OutboxRelay(engine, producer, batch_size=batch_size)
         self._idle_sleep_s = idle_sleep_s
         self._max_backoff_s = max_backoff_s

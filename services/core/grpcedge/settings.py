@@ -10,6 +10,8 @@
 
 Services read their other variables (``KAFKA_BOOTSTRAP_SERVERS``, ``DATABASE_URL``, ``KEYVAULT_KEK_PATH``)
 with ``env_required`` and ``kafka_bootstrap_from_env``, so every missing variable is reported the same way.
+The edge's relay thread (``RelayTask``) talks TLS to Kafka when ``KAFKA_SECURITY_PROTOCOL=SSL`` and
+``KAFKA_SSL_CAFILE``/``KAFKA_SSL_CERTFILE``/``KAFKA_SSL_KEYFILE`` say so (services/core/messaging/security.py).
 """
 
 from __future__ import annotations

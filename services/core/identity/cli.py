@@ -62,6 +62,7 @@ def summary(created: NetworkCreated) -> str:
         "  orgs/<org_id>/signing.key, kem.key           Ed25519 signing, X25519 key encapsulation",
         "  orgs/<org_id>/tls.key, tls.pem               mTLS client certificate",
         "  services/<service>/signing.key, tls.key, tls.pem",
+        "  services/<service>/probe.key, probe.pem      client certificate of the edge's health probe",
         "  directory.json, directory.json.sig           the directory, signed by the CA",
         "Private keys are unencrypted PKCS#8 (mode 0600, folders 0700): for development only.",
     ]

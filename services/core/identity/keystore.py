@@ -4,7 +4,7 @@ Layout (folders 0700, private keys PKCS#8 PEM 0600, public files 0644)::
 
     ca/ca.pem  ca/ca.key
     orgs/<org_id>/signing.key  kem.key  tls.key  tls.pem
-    services/<service>/signing.key  tls.key  tls.pem
+    services/<service>/signing.key  tls.key  tls.pem  probe.key  probe.pem
     directory.json  directory.json.sig
 
 Loaders refuse a private key that group or others can read (as ssh does), a key of the wrong type, and a
@@ -187,11 +187,11 @@ def load_service_signing_key(folder: Path, service: str) -> Ed25519PrivateKey:
     return _ed25519_key(NetworkLayout(folder).service_dir(service) / "signing.key")
 
 
-def _tls(folder: Path, directory: Path) -> TlsFiles:
-    _ec_key(directory / "tls.key")
+def _tls(folder: Path, directory: Path, *, name: str = "tls") -> TlsFiles:
+    _ec_key(directory / f"{name}.key")
     return TlsFiles(
-        private_key=_read(directory / "tls.key"),
-        certificate_chain=_read(directory / "tls.pem"),
+        private_key=_read(directory / f"{name}.key"),
+        certificate_chain=_read(directory / f"{name}.pem"),
         root_certificates=_read(NetworkLayout(folder).ca_certificate),
     )
 
@@ -204,3 +204,8 @@ def load_org_tls(folder: Path, org_id: str) -> TlsFiles:
 def load_service_tls(folder: Path, service: str) -> TlsFiles:
     """A network service's TLS server key, certificate and the CA certificate, as PEM bytes."""
     return _tls(folder, NetworkLayout(folder).service_dir(service))
+
+
+def load_service_probe_tls(folder: Path, service: str) -> TlsFiles:
+    """A service's health-probe client key and certificate (``probe.key``, ``probe.pem``) and the CA, as PEM."""
+    return _tls(folder, NetworkLayout(folder).service_dir(service), name="probe")

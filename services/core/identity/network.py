@@ -153,10 +153,11 @@ def _create_service(layout: NetworkLayout, ca: pki.KeyAndCertificate, name: str,
     tls = pki.issue_service_certificate(ca, name, now=now)
     write_private_key(folder / "signing.key", signing)
     _write_tls(folder, tls)
+    _write_tls(folder, pki.issue_probe_certificate(ca, name, now=now), name="probe")
     key = KeyRecord(signing_key_id(service_owner(name)), _raw(signing))
     return NetworkService(name=name, signing_key=key, tls_cert_sha256=pki.fingerprint(tls.certificate))
 
 
-def _write_tls(folder: Path, tls: pki.KeyAndCertificate) -> None:
-    write_private_key(folder / "tls.key", tls.private_key)
-    write_certificate(folder / "tls.pem", tls.certificate)
+def _write_tls(folder: Path, tls: pki.KeyAndCertificate, *, name: str = "tls") -> None:
+    write_private_key(folder / f"{name}.key", tls.private_key)
+    write_certificate(folder / f"{name}.pem", tls.certificate)

@@ -27,6 +27,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 """Certificates start this long before ``now`` so a peer whose clock is slightly behind accepts them."""
 
 ORG_URI_PREFIX = "urn:referralnet:org:"
+PROBE_URI_PREFIX = "urn:referralnet:probe:"
 NETWORK_ORGANISATION = "referralnet"
 
 
@@ -101,6 +102,20 @@ def issue_service_certificate(ca: KeyAndCertificate, service: str, *, now: datet
     ]
     subject = _name(NETWORK_ORGANISATION, "service", service)
     return _issue(ca, subject, names, ExtendedKeyUsageOID.SERVER_AUTH, now)
+
+
+def issue_probe_certificate(ca: KeyAndCertificate, service: str, *, now: datetime | None = None) -> KeyAndCertificate:
+    """A client certificate for a service's own health probe: clientAuth, SAN URI ``urn:referralnet:probe:<service>``.
+
+    gRPC edges require a client certificate chaining to the network CA at the TLS layer, and the service's own
+    certificate is a server certificate (serverAuth only), which TLS refuses as a client. This certificate
+    passes the handshake, but it names no organisation (no ``urn:referralnet:org:`` URI) and is in no
+    directory, so ``peer_identity`` refuses it: it reaches only what the edge serves without the identity
+    check (gRPC health and reflection, ``EXEMPT_SERVICES``).
+    """
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(f"{PROBE_URI_PREFIX}{service}")]
+    subject = _name(NETWORK_ORGANISATION, "probe", f"{service} health probe")
+    return _issue(ca, subject, names, ExtendedKeyUsageOID.CLIENT_AUTH, now)
 
 
 def _issue(

@@ -38,6 +38,7 @@ from services.core.database import create_engine
 from services.core.envelope import now_micros
 from services.core.eventstore.outbox import OutboxRecord, mark_published, pending
 from services.core.messaging.producer import Producer, ProducerFactory, SendFuture, kafka_producer_factory
+from services.core.messaging.security import KafkaSecurityError, kafka_security_from_env
 from services.core.telemetry.attributes import span_attributes
 from services.core.telemetry.propagation import context_from, current_trace_context, kafka_headers
 
@@ -213,7 +214,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m services.core.messaging.relay``: relay one database's outbox until SIGTERM or SIGINT."""
+    """``python -m services.core.messaging.relay``: relay one database's outbox until SIGTERM or SIGINT.
+
+    Kafka TLS comes from ``KAFKA_SECURITY_PROTOCOL`` and ``KAFKA_SSL_*`` (services/core/messaging/security.py).
+    """
     parser = argparse.ArgumentParser(prog="python -m services.core.messaging.relay", description=main.__doc__)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
                         help="SQLAlchemy URL of the service's database (default: $DATABASE_URL, which keeps "
@@ -225,6 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database_url or not args.bootstrap_servers:
         parser.error("--database-url and --bootstrap-servers (or their environment variables) are required")
+    try:
+        producer = kafka_producer_factory(args.bootstrap_servers, **kafka_security_from_env())
+    except KafkaSecurityError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
@@ -235,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     engine = create_engine(args.database_url)
-    relay = OutboxRelay(engine, args.bootstrap_servers, batch_size=args.batch_size)
+    relay = OutboxRelay(engine, producer, batch_size=args.batch_size)
     _LOG.info("outbox relay started")
     try:
         relay.run(stop, idle_sleep_s=args.idle_sleep)
