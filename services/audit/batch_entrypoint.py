@@ -36,13 +36,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 import eventlet
-from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata
+from kafka import KafkaConsumer, OffsetAndMetadata
 from kafka.errors import KafkaError
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint
 
 from services.audit.application.records import SourceRecord
 from services.core.runtime import config as cfg
+from services.core.runtime.kafka_entrypoint import RebalanceForwarder
 
 log = logging.getLogger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -134,7 +135,7 @@ class BatchConsumerEntrypoint(Entrypoint):  # type: ignore[misc]  # nameko is un
             isolation_level="read_committed", auto_offset_reset="earliest",
             max_poll_records=subscription.max_records, **self._options)
         try:
-            self._consumer.subscribe(list(subscription.topics), listener=_Rebalance(self))
+            self._consumer.subscribe(list(subscription.topics), listener=RebalanceForwarder(self))
             self._require_topics()
             log.info("batch consumer joined group %s on %s", subscription.group_id, list(subscription.topics))
             while not self._stopping:
@@ -270,22 +271,6 @@ def _batch_of(polled: Mapping[Any, list[Any]]) -> _Batch:
             first.setdefault(partition, record.offset)
             last[partition] = record.offset
     return _Batch(records, first, last)
-
-
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """Forwards kafka-python's rebalance callbacks to the entrypoint."""
-
-    def __init__(self, entrypoint: BatchConsumerEntrypoint) -> None:
-        self._entrypoint = entrypoint
-
-    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
-        await self._entrypoint.revoked(revoked, commit=True)
-
-    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
-        self._entrypoint.assigned(assigned)
-
-    async def on_partitions_lost(self, lost: Iterable[Any]) -> None:
-        await self._entrypoint.revoked(lost, commit=False)
 
 
 def batch_consume(subscription: Callable[[Mapping[str, Any]], Subscription],

@@ -12,23 +12,13 @@ from __future__ import annotations
 import logging
 import sys
 
-import sqlalchemy as sa
-
 from services.audit.adapters.database import migrate
 from services.audit.bootstrap import PORT, SERVICE, build_queries
 from services.audit.servicer import SERVICE_NAME, register
-from services.core.database import create_engine
-from services.core.grpcedge.server import configure_logging, load_network_trust, run_edge
+from services.core.grpcedge.server import configure_logging, edge_engine, load_network_trust, run_edge
 from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required
 
 _LOG = logging.getLogger(__name__)
-
-
-def engine_for(url: str, settings: EdgeSettings) -> sa.Engine:
-    """The edge's engine: on PostgreSQL, a pool as large as the threads that serve calls."""
-    if url.strip().startswith("sqlite"):
-        return create_engine(url)
-    return create_engine(url, pool_size=settings.max_workers, max_overflow=4, pool_pre_ping=True)
 
 
 def main() -> int:
@@ -40,7 +30,7 @@ def main() -> int:
     except ValueError as error:  # EdgeConfigError: the message names the variable
         _LOG.error("edge %s cannot start: %s", SERVICE, error)
         return 2
-    engine = engine_for(url, settings)
+    engine = edge_engine(url, settings)
     try:
         migrate(engine)
         directory, ca_certificate = load_network_trust(settings.network_dir)

@@ -11,12 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from services.core.database import create_engine
 from services.core.grpcedge.deadline import call_deadline_remaining
 from services.core.grpcedge.relay_task import RelayTask
-from services.core.grpcedge.server import BackgroundTask, configure_logging, load_network_trust, run_edge
+from services.core.grpcedge.server import BackgroundTask, configure_logging, edge_engine, load_network_trust, run_edge
 from services.core.grpcedge.settings import (
     DATABASE_URL,
     KEYVAULT_KEK_PATH,
@@ -34,13 +31,6 @@ PORT = 50051
 _LOG = logging.getLogger(__name__)
 
 
-def engine_for(url: str, settings: EdgeSettings) -> sa.Engine:
-    """The edge's engine: on PostgreSQL, a pool as large as the threads that serve calls."""
-    if url.strip().startswith("sqlite"):
-        return create_engine(url)
-    return create_engine(url, pool_size=settings.max_workers, max_overflow=4, pool_pre_ping=True)
-
-
 def main() -> int:
     """Configure from the environment, migrate, serve until SIGTERM; the exit status."""
     configure_logging()
@@ -51,7 +41,7 @@ def main() -> int:
     except EdgeConfigError as error:
         _LOG.error("intake edge: %s", error)
         return 2
-    engine = engine_for(url, settings)
+    engine = edge_engine(url, settings)
     relay = RelayTask(engine, bootstrap) if bootstrap is not None else None
     try:
         migrate(engine)

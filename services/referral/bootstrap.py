@@ -9,16 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.core.envelope import EnvelopeSigner, Sealer, now_micros
+from services.core.envelope import now_micros
 from services.core.eventstore import EventStore
+from services.core.eventstore.signing import service_event_store
 from services.core.identity.directory import Directory
-from services.core.identity.errors import KeystoreError
-from services.core.identity.keystore import load_directory, load_service_signing_key
-from services.core.identity.records import service_owner, signing_key_id
+from services.core.identity.keystore import load_directory
 from services.core.keyvault.routing_keys import load_routing_keys
-from services.core.messaging.topics import events_topic
 from services.referral.application.app import ReferralApplication
 from services.referral.config import SERVICE
 from services.referral.domain.deadlines import OfferDeadlines
@@ -26,14 +23,7 @@ from services.referral.domain.deadlines import OfferDeadlines
 
 def referral_event_store(network_dir: Path, directory: Directory) -> EventStore:
     """Referral's event store, signing as ``svc:referral`` with the key the directory lists for it."""
-    owner, key_id = service_owner(SERVICE), signing_key_id(service_owner(SERVICE))
-    private_key = load_service_signing_key(network_dir, SERVICE)
-    listed = directory.signer(key_id).public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    if private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) != listed:
-        msg = f"{network_dir}: referral's signing key is not the one the directory lists as {key_id}"
-        raise KeystoreError(msg)
-    return EventStore(Sealer(EnvelopeSigner(owner, key_id, private_key)), owner, SERVICE, key_id,
-                      events_topic(SERVICE))
+    return service_event_store(network_dir, SERVICE, directory)
 
 
 def build_application(engine: sa.Engine, network_dir: Path, *, directory: Directory | None = None,

@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import sqlalchemy as sa
-
-from services.core.database import create_engine
 from services.core.grpcedge.relay_task import RelayTask
-from services.core.grpcedge.server import BackgroundTask, configure_logging, load_network_trust, run_edge
+from services.core.grpcedge.server import BackgroundTask, configure_logging, edge_engine, load_network_trust, run_edge
 from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required, kafka_bootstrap_from_env
 from services.referral.adapters.database import migrate
 from services.referral.bootstrap import build_application
@@ -23,13 +20,6 @@ from services.referral.config import PORT, SERVICE, offer_deadlines
 from services.referral.servicer import SERVICE_NAME, register
 
 _LOG = logging.getLogger(__name__)
-
-
-def engine_for(url: str, settings: EdgeSettings) -> sa.Engine:
-    """The edge's engine: on PostgreSQL, a pool as large as the threads that serve calls."""
-    if url.strip().startswith("sqlite"):
-        return create_engine(url)
-    return create_engine(url, pool_size=settings.max_workers, max_overflow=4, pool_pre_ping=True)
 
 
 def main() -> int:
@@ -42,7 +32,7 @@ def main() -> int:
     except ValueError as error:  # EdgeConfigError too: the message names the variable
         _LOG.error("edge %s cannot start: %s", SERVICE, error)
         return 2
-    engine = engine_for(url, settings)
+    engine = edge_engine(url, settings)
     relay = RelayTask(engine, kafka_bootstrap_from_env()) if settings.relay else None
     try:
         migrate(engine)

@@ -23,10 +23,12 @@ from types import FrameType
 from typing import NoReturn, Protocol
 
 import grpc
+import sqlalchemy as sa
 from cryptography import x509
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.core.database import create_engine
 from services.core.grpcedge.interceptor import EdgeInterceptor
 from services.core.grpcedge.settings import EdgeSettings, split_listen
 from services.core.identity.directory import Directory
@@ -86,6 +88,13 @@ class Edge:
         if not stopped.wait(grace_seconds + _STOP_SLACK_S):
             _LOG.warning("edge %s: server still stopping %.1fs after the grace period", self.service, _STOP_SLACK_S)
         return self.interceptor.in_flight
+
+
+def edge_engine(url: str, settings: EdgeSettings) -> sa.Engine:
+    """An edge's engine: on PostgreSQL, a pool as large as the threads that serve calls."""
+    if url.strip().startswith("sqlite"):
+        return create_engine(url)
+    return create_engine(url, pool_size=settings.max_workers, max_overflow=4, pool_pre_ping=True)
 
 
 def load_network_trust(network_dir: Path) -> tuple[Directory, x509.Certificate]:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from opentelemetry import context as otel_context
@@ -24,13 +23,12 @@ from opentelemetry.context import Context
 from sqlalchemy.orm import Session
 
 from services.core.database import create_engine
-from services.core.envelope import EnvelopeError, EnvelopeSigner, Sealer
+from services.core.envelope import EnvelopeError
 from services.core.events.errors import UnprocessableEvent
+from services.core.eventstore.signing import service_event_store
 from services.core.eventstore.store import EventStore
-from services.core.identity.keystore import load_service_signing_key
-from services.core.identity.records import service_owner, signing_key_id
+from services.core.identity.errors import KeystoreError
 from services.core.keyvault import KeyVault, LocalFileKek
-from services.core.messaging.topics import events_topic
 from services.core.runtime import config as cfg
 from services.core.runtime.dead_letter import HANDLER_FAILED
 from services.core.runtime.delivery import ConsumedEvent, claim, consumed_event_of, skip_handler
@@ -156,15 +154,10 @@ class EventStoreProvider(DependencyProvider):  # type: ignore[misc]
         """Load the service's signing key from the network folder and check it against the directory."""
         config = self.container.config
         service, folder = cfg.required(config, cfg.EVENT_STORE_SERVICE), cfg.network_dir(config)
-        owner = service_owner(service)
-        key_id = signing_key_id(owner)
-        private_key = load_service_signing_key(folder, service)
-        listed = cfg.directory_at(folder).signer(key_id).public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        if private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) != listed:
-            msg = f"{folder}: the signing key of service {service} is not the one the directory lists as {key_id}"
-            raise cfg.RuntimeConfigError(msg)
-        signer = EnvelopeSigner(owner, key_id, private_key)
-        self.store = EventStore(Sealer(signer), owner, service, key_id, events_topic(service))
+        try:
+            self.store = service_event_store(folder, service, cfg.directory_at(folder))
+        except KeystoreError as error:
+            raise cfg.RuntimeConfigError(str(error)) from None
 
     def get_dependency(self, worker_ctx: Any) -> EventStore:  # noqa: ANN401
         """The store (stateless between calls: the transaction is the caller's session)."""

@@ -30,7 +30,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import eventlet
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata
@@ -154,7 +154,7 @@ class KafkaConsumerEntrypoint(Entrypoint):  # type: ignore[misc]  # nameko is un
             bootstrap_servers=self._servers, client_id=f"{self.consumer_name}-dlq-{os.getpid()}",
             enable_idempotence=True, acks="all", linger_ms=5, max_block_ms=10_000, **self._producer_options)
         try:
-            self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+            self._consumer.subscribe(self.topics, listener=RebalanceForwarder(self))
             self._require_topics()
             log.info("consumer %s joined group %s on %s", self.consumer_name, self.group_id, self.topics)
             while not self._stopping:
@@ -379,10 +379,21 @@ def _name(partition: Any) -> str:  # noqa: ANN401 -- a kafka TopicPartition
     return f"{partition.topic}[{partition.partition}]"
 
 
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """Forwards kafka-python's rebalance callbacks to the entrypoint (async: it may await a commit)."""
+class RebalanceHandler(Protocol):
+    """What a consumer entrypoint does when partitions are revoked, lost or assigned."""
 
-    def __init__(self, entrypoint: KafkaConsumerEntrypoint) -> None:
+    async def revoked(self, partitions: Iterable[Any], *, commit: bool) -> None: ...
+
+    def assigned(self, partitions: Iterable[Any]) -> None: ...
+
+
+class RebalanceForwarder(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards kafka-python's rebalance callbacks to an entrypoint (async: it may await a commit).
+
+    Lost partitions are revoked without a commit: another member may already own them.
+    """
+
+    def __init__(self, entrypoint: RebalanceHandler) -> None:
         self._entrypoint = entrypoint
 
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
