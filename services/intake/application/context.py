@@ -109,7 +109,9 @@ class IntakeContext:
                 if new_events:
                     self._notify()
                 return result
-            time.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 -- jitter, not a secret
+            # Exponential backoff with full jitter (10, 20, 40, 80 ms caps): a linear 0-5 ms jitter let six
+            # writers on one PostgreSQL stream collide again round after round under load (seen in CI).
+            time.sleep(random.uniform(0, 0.01 * 2 ** (attempt - 1)))  # noqa: S311 -- jitter, not a secret
         raise Unavailable(es="hay demasiados cambios simultáneos sobre esta persona; vuelva a intentarlo",
                           en="too many concurrent changes to this subject; please retry")
 
