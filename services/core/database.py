@@ -7,6 +7,8 @@ one writer work side by side. ``postgres://`` URLs (as hosting platforms hand th
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,5 +37,24 @@ def _sqlite_pragmas(connection: Any, _record: object) -> None:  # noqa: ANN401 -
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(cursor)
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:  # noqa: ANN401 -- a DB-API cursor
+    """``PRAGMA journal_mode = WAL``, waiting out another connection's lock for up to the busy timeout.
+
+    SQLite may answer this pragma "database is locked" at once, without calling the busy handler, while
+    another process holds a lock on a file that is not in WAL mode yet (seen when four processes migrated
+    one new file together on a loaded machine), so the wait the busy timeout promises is done here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+        else:
+            return
