@@ -75,6 +75,7 @@ SERVICE_PROCESSES: Mapping[str, tuple[str, ...]] = {
     "intake": (API, WORKER, RELAY),
     "referral": (API, WORKER, RELAY),
     "audit": (API, WORKER),
+    "notify": (API, WORKER, RELAY),
 }
 """Each service's processes (components): the gRPC edge, the nameko worker and (when it has events) the relay."""
 
@@ -82,7 +83,7 @@ PROCESSES: tuple[tuple[str, str], ...] = tuple(
     (service, component) for service, components in SERVICE_PROCESSES.items() for component in components)
 """(service, component) of every Deployment, named ``<service>-<component>``."""
 
-API_PORTS: Mapping[str, int] = {"intake": 50051, "referral": 50052, "audit": 50053}
+API_PORTS: Mapping[str, int] = {"intake": 50051, "referral": 50052, "audit": 50053, "notify": 50054}
 """The gRPC port of each service's edge (services/<service>/edge.py), the Service port named ``grpc``."""
 
 GRPC_GRACE_ENV = "GRPC_GRACE_SECONDS"
@@ -130,6 +131,9 @@ def worker_of(service: str) -> str:
 ALL_DEAD_LETTER_TOPICS = frozenset(dead_letter_topic(worker_of(service)) for service in SERVICE_PROCESSES)
 """The dead-letter topic of every worker (``referralnet.<service>-worker.dlq.v1``)."""
 
+EVENTS_TOPICS: tuple[str, ...] = tuple(events_topic(service) for service in ("intake", "referral", "notify"))
+"""The events topics of the services that publish events (audit publishes checkpoints instead)."""
+
 
 def _access(service: str, *, owns: Iterable[str], consumes: Iterable[str], needs_write: Iterable[str],
             needs_read: Iterable[str]) -> KafkaAccess:
@@ -152,21 +156,27 @@ KAFKA_ACCESS: Mapping[str, KafkaAccess] = {
                         consumes=[events_topic("intake")],
                         needs_write=[events_topic("referral"), dead_letter_topic(worker_of("referral"))],
                         needs_read=[events_topic("intake")]),
+    # notify publishes its events (NoticeUndeliverable, by its relay) and its worker dead-letters what it cannot
+    # process; the worker consumes intake's and referral's events (services/notify/worker.py).
+    "notify": _access("notify",
+                      owns=[events_topic("notify"), dead_letter_topic(worker_of("notify"))],
+                      consumes=[events_topic("intake"), events_topic("referral")],
+                      needs_write=[events_topic("notify"), dead_letter_topic(worker_of("notify"))],
+                      needs_read=[events_topic("intake"), events_topic("referral")]),
     # audit publishes no events of its own: it owns the signed checkpoints (services/audit/worker.py) and its
-    # worker's dead-letter topic; it reads both events topics and every dead-letter topic (the ledger accounts
+    # worker's dead-letter topic; it reads every events topic and every dead-letter topic (the ledger accounts
     # for dead letters, services/audit/adapters/source.py). Granting it referralnet.audit.events.v1 would give
     # it a topic nothing uses, so it is not in the table.
     "audit": _access("audit",
                      owns=[CHECKPOINT_TOPIC, dead_letter_topic(worker_of("audit"))],
-                     consumes=[events_topic("intake"), events_topic("referral"), *sorted(ALL_DEAD_LETTER_TOPICS)],
+                     consumes=[*EVENTS_TOPICS, *sorted(ALL_DEAD_LETTER_TOPICS)],
                      needs_write=[CHECKPOINT_TOPIC],
-                     needs_read=[events_topic("intake"), events_topic("referral"),
-                                 dead_letter_topic(worker_of("intake")), dead_letter_topic(worker_of("referral"))]),
+                     needs_read=[*EVENTS_TOPICS, dead_letter_topic(worker_of("intake")),
+                                 dead_letter_topic(worker_of("referral")), dead_letter_topic(worker_of("notify"))]),
 }
 """Service -> its Kafka access, from the names of services/core/messaging/topics.py (the least-privilege table)."""
 
-NETWORK_TOPICS: tuple[str, ...] = (events_topic("intake"), events_topic("referral"), CHECKPOINT_TOPIC,
-                                   *sorted(ALL_DEAD_LETTER_TOPICS))
+NETWORK_TOPICS: tuple[str, ...] = (*EVENTS_TOPICS, CHECKPOINT_TOPIC, *sorted(ALL_DEAD_LETTER_TOPICS))
 """Every topic the network needs a KafkaTopic for."""
 
 TOPIC_READ_OPERATIONS = frozenset({"Read", "Describe", "DescribeConfigs"})

@@ -2,14 +2,16 @@
 # The container image's one entrypoint (Dockerfile: ENTRYPOINT). The first argument names the process; the
 # Deployments in deploy/k8s pass it as the container's args:
 #
-#   <service>-api       python -m services.<service>.edge                       (intake, referral, audit)
+#   <service>-api       python -m services.<service>.edge                 (intake, referral, audit, notify)
 #   <service>-worker    nameko run --config $WORKER_CONFIG_DIR/<service>-worker.yaml services.<service>.worker
-#   <service>-relay     python -m services.core.messaging.relay                 (intake, referral: audit has none)
+#   <service>-relay     python -m services.core.messaging.relay           (intake, referral, notify: audit has none)
 #   <service>-migrate   migrate the service's database ($DATABASE_URL) to the code's revision, then exit
 #   install-network <service>
 #                       copy the service's network Secret (flat keys) into the network folder layout in
-#                       $NETWORK_DIR (an in-memory emptyDir), mode 0600, owned by this user; and the KEK to
-#                       $KEYVAULT_KEK_PATH when that is set (intake). An init container runs it because the
+#                       $NETWORK_DIR (an in-memory emptyDir), mode 0600, owned by this user; the KEK to
+#                       $KEYVAULT_KEK_PATH when that is set (intake); and, when $WEBHOOK_SECRETS_DIR is set
+#                       (notify's worker), the webhook secrets there (<org>.key) to notify/webhook-secrets/ in
+#                       the folder (services/core/identity/webhook_secrets.py). An init container runs it because the
 #                       loaders refuse key files that group or others may read (services/core/identity/
 #                       keystore.py, keyvault/kek.py, keyvault/routing_keys.py) and a Secret volume readable by
 #                       a non-root user is group-readable (fsGroup), its keys symlinks (refused too). Then exit.
@@ -23,7 +25,7 @@ KEK_SECRET_FILE="${KEK_SECRET_FILE:-/etc/referralnet/secrets/kek/kek.key}"
 
 usage() {
     echo "usage: <service>-api | <service>-worker | <service>-relay | <service>-migrate | install-network <service>" >&2
-    echo "  services: intake, referral, audit (relay: intake, referral)" >&2
+    echo "  services: intake, referral, audit, notify (relay: intake, referral, notify)" >&2
 }
 
 fail() {
@@ -54,6 +56,20 @@ install_network() {
     for required in ca/ca.pem directory.json directory.json.sig; do
         [ -f "$target/$required" ] || fail "the $service-network Secret lacks ${required##*/} (see deploy/k8s/README.md)"
     done
+    if [ -n "${WEBHOOK_SECRETS_DIR:-}" ]; then
+        [ -d "$WEBHOOK_SECRETS_DIR" ] || fail "$WEBHOOK_SECRETS_DIR is missing: mount the notify-webhook-secrets Secret there"
+        mkdir -p "$target/notify/webhook-secrets"
+        for file in "$WEBHOOK_SECRETS_DIR"/*; do
+            [ -f "$file" ] || continue
+            name="${file##*/}"
+            case "$name" in
+                *.key) ;;
+                *) fail "unexpected key $name in the webhook secrets: each is <org id>.key (see deploy/k8s/README.md)" ;;
+            esac
+            cp "$file" "$target/notify/webhook-secrets/$name"
+            chmod 600 "$target/notify/webhook-secrets/$name"
+        done
+    fi
     if [ -n "${KEYVAULT_KEK_PATH:-}" ]; then
         [ -f "$KEK_SECRET_FILE" ] || fail "$KEK_SECRET_FILE is missing: mount the intake-kek Secret (key kek.key)"
         mkdir -p "$(dirname "$KEYVAULT_KEK_PATH")"
@@ -67,16 +83,16 @@ process="${1:-}"
 [ $# -gt 0 ] && shift
 
 case "$process" in
-    intake-api|referral-api|audit-api)
+    intake-api|referral-api|audit-api|notify-api)
         exec python -m "services.${process%-api}.edge" "$@"
         ;;
-    intake-worker|referral-worker|audit-worker)
+    intake-worker|referral-worker|audit-worker|notify-worker)
         exec nameko run --config "$WORKER_CONFIG_DIR/$process.yaml" "services.${process%-worker}.worker" "$@"
         ;;
-    intake-relay|referral-relay)
+    intake-relay|referral-relay|notify-relay)
         exec python -m services.core.messaging.relay "$@"
         ;;
-    intake-migrate|referral-migrate|audit-migrate)
+    intake-migrate|referral-migrate|audit-migrate|notify-migrate)
         exec python -c 'import importlib, os, sys
 importlib.import_module(f"services.{sys.argv[1]}.adapters.database").migrate(os.environ["DATABASE_URL"])
 print(f"entrypoint: {sys.argv[1]} database migrated")' "${process%-migrate}"

@@ -3,8 +3,8 @@
 ``up`` starts Apache Kafka (one node, or three with ``--kafka-nodes 3``) and, with ``--postgres``,
 PostgreSQL; both stay running until ``down``. ``env`` prints the variables other commands use to reach
 them. ``check`` proves the stack answers: a record goes through Kafka and a query through PostgreSQL.
-``network`` runs the referral network (intake and referral, edges and workers) in the foreground on the
-stack's Kafka (or a Kafka of its own) until Ctrl-C; see :mod:`deploy.local.network`.
+``network`` runs the referral network (intake, referral, audit and notify, edges and workers) in the foreground
+on the stack's Kafka (or a Kafka of its own) until Ctrl-C; see :mod:`deploy.local.network`.
 Servers named by KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL are used as they are and never started or stopped.
 """
 
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("check", help="prove the running stack answers")
     commands.add_parser("env", help="print the export lines that point clients at the stack")
     commands.add_parser("demo", help="run the network and the partners' walk-through, then stop it")
-    network_parser = commands.add_parser("network", help="run intake and referral in the foreground (Ctrl-C stops)")
+    network_parser = commands.add_parser("network", help="run the network's services in the foreground (Ctrl-C stops)")
     network_parser.add_argument("--postgres", action="store_true",
                                 help="PostgreSQL databases (the stack's, DATABASE_URL's or a new one), not SQLite")
     args = parser.parse_args(argv)

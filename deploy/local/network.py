@@ -1,24 +1,28 @@
-"""The referral network on one machine: intake, referral and audit, each an edge and a worker, as real processes.
+"""The referral network on one machine: intake, referral, audit and notify, each an edge and a worker, as real
+processes.
 
 :class:`LocalNetwork` is what the end-to-end tests, the benchmark and ``python -m deploy.local network`` run.
 Given a base folder, a Kafka bootstrap and a database choice, :meth:`LocalNetwork.start`
 
 1. creates the development network (``referralnet network init``) in ``<base>/network`` (or the given
    ``network_dir``) when it is absent, and intake's key-encryption key in ``<base>/keys/intake-kek.key``
-   (mode 0600) when that is absent;
+   (mode 0600) when that is absent; then, given ``notify_endpoints``, sets those organisations' notification
+   endpoints in the signed directory (``set_notify_endpoints``: re-signed by the folder's CA, webhook secrets
+   written for notify) before any process starts, since every process reads the directory once at start;
 2. gives each service its own database: a SQLite file ``<base>/db/<service>.db`` by default, or, given a
    PostgreSQL URL, a database per service on that server (``referralnet_<base digest>_<service>``, created
    when missing, so two networks on one server never share one);
-3. creates the topics: intake's and referral's events topics, audit's checkpoint topic and each worker's
-   dead-letter topic (append-only), after checking that no other network's workers consume on that Kafka
+3. creates the topics: intake's, referral's and notify's events topics, audit's checkpoint topic and each
+   worker's dead-letter topic (append-only), after checking that no other network's workers consume on that Kafka
    (topic names and consumer groups are the same for every network, so one Kafka serves one network at a
    time);
 4. starts the edges (``python -m services.<service>.edge`` with ``GRPC_LISTEN=127.0.0.1:0``: the kernel
    picks a free port, so a network can run beside another one) and waits until each printed ``edge
    <service> listening on <addr>`` (the port is read from that line) and answers gRPC health SERVING over
    mTLS; then the workers (``nameko run``), waiting until each one's Kafka consumer has its partitions.
-   Audit's worker reads intake's and referral's events and their workers' dead letters into the ledger and
-   publishes signed checkpoints; audit's edge answers auditors (ADR 12).
+   Audit's worker reads intake's, referral's and notify's events and the workers' dead letters into the ledger
+   and publishes signed checkpoints; audit's edge answers auditors (ADR 12). Notify's worker turns intake's and
+   referral's events into notices to the organisations' endpoints (ADR 14); its edge answers ListDeliveries.
 
 Every process runs in its own session with its output in ``<base>/logs/<process>.log``. :meth:`stop` sends
 SIGTERM to all of them, waits a grace period, SIGKILLs what is left and reaps everything, so none outlives
@@ -27,7 +31,9 @@ pytest.
 
 Per-service ``settings`` (e.g. ``{"referral": {"OFFER_DEADLINES": "psychosocial=4s",
 "OFFER_EXPIRY_INTERVAL_SECONDS": 1}}``) go into the environment of the service's edge and worker and into
-the worker's nameko config.
+the worker's nameko config. Notify's e-mail goes to the SMTP server its settings name
+(``{"notify": {"NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": 8025}}``); without one, e-mail deliveries
+fail for good (``smtp_not_configured``) and webhooks still go.
 """
 
 from __future__ import annotations
@@ -57,9 +63,11 @@ from deploy.local.stack import REPO_ROOT
 if TYPE_CHECKING:
     import grpc
 
-NETWORK_SERVICES = ("intake", "referral", "audit")
-EVENT_PRODUCERS = ("intake", "referral")  # the services that publish events (audit publishes checkpoints)
-EDGE_DEFAULT_PORTS = {"intake": 50051, "referral": 50052, "audit": 50053}
+    from services.core.identity.records import NotifyEndpoints
+
+NETWORK_SERVICES = ("intake", "referral", "audit", "notify")
+EVENT_PRODUCERS = ("intake", "referral", "notify")  # the services that publish events (audit publishes checkpoints)
+EDGE_DEFAULT_PORTS = {"intake": 50051, "referral": 50052, "audit": 50053, "notify": 50054}
 ProcessKind = Literal["edge", "worker"]
 LISTENING = re.compile(r"edge (?P<service>[a-z]+) listening on (?P<addr>\S+)")
 WORKER_READY = re.compile(r"partitions assigned \[.+\]")
@@ -136,7 +144,7 @@ class ManagedProcess:
 
 
 class LocalNetwork:
-    """Intake, referral and audit (edges and workers) on this machine against a real Kafka; see module doc."""
+    """Intake, referral, audit and notify (edges and workers) on this machine against a real Kafka; see module doc."""
 
     def __init__(
         self,
@@ -152,10 +160,12 @@ class LocalNetwork:
         python: str = sys.executable,
         network_dir: Path | None = None,
         other_network_wait_s: float = OTHER_NETWORK_WAIT_S,
+        notify_endpoints: Mapping[str, NotifyEndpoints] | None = None,
     ) -> None:
         """Prepare (nothing starts before :meth:`start`); ``postgres_url`` names a server, else SQLite files.
 
         ``network_dir`` defaults to ``<base_dir>/network``; it is created there when absent.
+        ``notify_endpoints`` (org id -> endpoints) are set in the directory before the processes start.
         """
         unknown = set(settings or {}) - set(NETWORK_SERVICES)
         if unknown:
@@ -170,6 +180,7 @@ class LocalNetwork:
         self.stop_grace_s = stop_grace_s
         self.python = python
         self.other_network_wait_s = other_network_wait_s
+        self.notify_endpoints = dict(notify_endpoints or {})
         self._network_dir = Path(network_dir).absolute() if network_dir else self.base_dir / "network"
         self.logs_dir = self.base_dir / "logs"
         self.kek_path = self.base_dir / "keys" / "intake-kek.key"
@@ -190,7 +201,7 @@ class LocalNetwork:
 
     @property
     def process_names(self) -> tuple[str, ...]:
-        """Every process of the network: ``intake-edge``, ``intake-worker``, ``referral-edge``, ... ``audit-worker``."""
+        """Every process of the network: ``intake-edge``, ``intake-worker``, ... ``notify-edge``, ``notify-worker``."""
         return tuple(name for service in NETWORK_SERVICES for name in (edge_name(service), worker_name(service)))
 
     def endpoint(self, service: str) -> str:
@@ -245,6 +256,7 @@ class LocalNetwork:
         self._started = True
         try:
             self._prepare_network()
+            self._apply_notify_endpoints()
             self._prepare_databases()
             self._prepare_topics()
             self._define_processes()
@@ -325,6 +337,19 @@ class LocalNetwork:
             init_network(self.network_dir)
         self.kek_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         LocalFileKek.from_file(self.kek_path)  # creates it (0600) when absent, checks it otherwise
+
+    def _apply_notify_endpoints(self) -> None:
+        """Set the requested organisations' notification endpoints in the signed directory.
+
+        ``set_notify_endpoints`` re-signs only what changes and writes a webhook secret only where one is
+        missing, so restarting a kept network with the same endpoints leaves the folder as it is.
+        """
+        if not self.notify_endpoints:
+            return
+        from services.core.identity.endpoints import set_notify_endpoints  # noqa: PLC0415 (slow import)
+
+        for org_id, endpoints in sorted(self.notify_endpoints.items()):
+            set_notify_endpoints(self.network_dir, org_id, webhook_url=endpoints.webhook_url, email=endpoints.email)
 
     def _prepare_databases(self) -> None:
         if self.postgres_url is None:

@@ -5,7 +5,9 @@ shelter, legal aid and psychosocial care. The local shelter declines (no places)
 Cusco, accepts and obtains the case file; legal aid in Arequipa/Puno accepts; the psychosocial centre
 in Cusco lets its offer expire and the one in Lima accepts. Each service starts and ends; the police
 unit follows the whole loop. Then the person revokes the shelter's consent and the shelter's next key
-request is refused. Every person here is synthetic.
+request is refused. Every person here is synthetic. Given the partners' inbox (deploy/local/inbox.py: their
+webhook receiver and mail server), it then lists the notices notify sent them about the referral: offers,
+the lapsed offer, the revoked consent; each webhook's signature verified, never a name or a document.
 
 Last, the commission's auditor checks the log: the audit service's newest signed checkpoint, an inclusion
 proof of the referral's submission, and an independent replay of Kafka from offset 0 that recomputes the
@@ -16,6 +18,7 @@ It only needs something that gives an mTLS channel per organisation and service 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,15 +29,18 @@ import grpc
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from deploy.local.inbox import WEBHOOK, PartnerInbox, ReceivedNotice
 from services.audit.domain.merkle import verify_inclusion
 from services.audit.replay.auditor import ReplayOptions, run_replay
 from services.core.generated.referralnet.audit.v1 import audit_pb2, audit_pb2_grpc
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
 from services.core.generated.referralnet.consent.v1 import consent_pb2 as consent
 from services.core.generated.referralnet.intake.v1 import intake_pb2, intake_pb2_grpc
+from services.core.generated.referralnet.notify.v1 import notify_pb2
 from services.core.generated.referralnet.referral.v1 import referral_pb2, referral_pb2_grpc
 from services.core.identity.keystore import load_directory, load_org_kem_key
-from services.core.identity.records import kem_key_id
+from services.core.identity.records import NotifyEndpoints, kem_key_id
+from services.core.identity.seed import SEED_ORGANISATIONS
 from services.intake.client_support import open_case_files
 
 POLICE = "pol-mdd-01"
@@ -129,8 +135,10 @@ def release_with_retry(partners: Partners, org_id: str, subject_id: str) -> inta
             return response
 
 
-def run_walkthrough(network: Network, say: Callable[[str], None] = print) -> None:
-    """Drive the scenario above through the public APIs and print a readable trail."""
+def run_walkthrough(network: Network, say: Callable[[str], None] = print, inbox: PartnerInbox | None = None,
+                    ) -> None:
+    """Drive the scenario above through the public APIs and print a readable trail (and, given the partners'
+    ``inbox``, the notices they received)."""
     partners = Partners(network)
     say(f"1. {POLICE} (police, Madre de Dios) refers an adult victim of forced labour in illegal mining")
     submitted = partners.intake(POLICE).SubmitReferral(intake_pb2.SubmitReferralRequest(
@@ -202,6 +210,70 @@ def run_walkthrough(network: Network, say: Callable[[str], None] = print) -> Non
     for need in status.needs:
         trail = " -> ".join(f"{h.provider_org}:{STATE_WORDS[h.state]}" for h in need.handoffs)
         say(f"   {vocab.ServiceType.Name(need.service_type).removeprefix('SERVICE_TYPE_').lower():13} {trail}")
+    if inbox is not None:
+        show_notices(inbox, referral_id, say)
+
+
+def notified_orgs() -> list[str]:
+    """The organisations given endpoints at the partners' inbox: every provider (an organisation offering a
+    service) and every coordinator of the seed network, so offers, escalations and failures all land."""
+    return sorted(org.org_id for org in SEED_ORGANISATIONS if org.services or org.role == vocab.ORG_ROLE_COORDINATOR)
+
+
+def inbox_endpoints(inbox: PartnerInbox, org_ids: Sequence[str] | None = None) -> dict[str, NotifyEndpoints]:
+    """Each organisation's webhook and e-mail address at the inbox (default: :func:`notified_orgs`)."""
+    return {org_id: NotifyEndpoints(webhook_url=inbox.webhook_url(org_id), email=inbox.email_address(org_id))
+            for org_id in (notified_orgs() if org_ids is None else org_ids)}
+
+
+EXPECTED_NOTICES = frozenset({
+    ("alb-mdd-01", notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED), ("alb-cus-01", notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED),
+    ("leg-aqp-01", notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED), ("psi-cus-01", notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED),
+    ("psi-cus-01", notify_pb2.NOTICE_TYPE_HANDOFF_EXPIRED), ("psi-lim-01", notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED),
+    ("alb-cus-01", notify_pb2.NOTICE_TYPE_CONSENT_REVOKED),
+})
+"""(organisation, notice type) of the webhooks the scenario must have caused."""
+MAIL_WAIT_S = 15.0
+
+
+def referral_webhooks(notices: Sequence[ReceivedNotice], referral_id: str,
+                      ) -> list[tuple[ReceivedNotice, notify_pb2.Notice]]:
+    """The verified webhooks about ``referral_id``, once each (a redelivery is dropped, as a receiver would)."""
+    found, seen = [], set()
+    for received in notices:
+        if received.channel != WEBHOOK or not received.verified or received.delivery_id in seen:
+            continue
+        notice = received.notice()
+        if notice.referral_id == referral_id:
+            seen.add(received.delivery_id)
+            found.append((received, notice))
+    return found
+
+
+def show_notices(inbox: PartnerInbox, referral_id: str, say: Callable[[str], None] = print,
+                 timeout_s: float = 60.0) -> None:
+    """Wait (bounded) for the notices the scenario causes, then list what the partners received."""
+    def complete(notices: list[ReceivedNotice]) -> bool:
+        got = {(received.org_id, notice.notice_type) for received, notice in referral_webhooks(notices, referral_id)}
+        return got >= EXPECTED_NOTICES
+
+    def mails_of(notices: Sequence[ReceivedNotice]) -> list[ReceivedNotice]:
+        return [n for n in notices if n.channel != WEBHOOK and referral_id in n.text()]
+
+    inbox.wait_for(complete, timeout_s)
+    webhooks = referral_webhooks(inbox.notices(), referral_id)
+    with contextlib.suppress(TimeoutError):  # each endpoint here has both: the e-mails follow their webhooks
+        inbox.wait_for(lambda notices: len(mails_of(notices)) >= len(webhooks), MAIL_WAIT_S)
+    mails = mails_of(inbox.unique())
+    say(f"   the partners' systems received {len(webhooks)} signed webhooks (each verified with the "
+        f"organisation's secret) and {len(mails)} e-mails about it:")
+    for received, notice in webhooks:
+        kind = notify_pb2.NoticeType.Name(notice.notice_type).removeprefix("NOTICE_TYPE_").lower()
+        say(f"   {received.org_id:11} {kind:16} {notice.reference} ({notice.language})")
+    example = next(notice for _, notice in webhooks if notice.notice_type == notify_pb2.NOTICE_TYPE_HANDOFF_OFFERED)
+    say("   an offer notice, as sent (the facts only: no name, document or story):")
+    for line in example.text.splitlines():
+        say(f"   | {line}")
 
 
 AUDITOR = "aud-lim-01"

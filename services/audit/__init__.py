@@ -2,8 +2,8 @@
 
 - ``python -m services.audit.edge``: AuditService over mTLS for auditors and coordinators (checkpoints,
   inclusion and consistency proofs, ledger entries, compliance reports).
-- ``nameko run --config worker.yaml services.audit.worker``: reads intake's and referral's topics and the
-  workers' dead-letter topics, appends every verified envelope's canonical hash to an RFC 9162 Merkle tree
+- ``nameko run --config worker.yaml services.audit.worker``: reads intake's, referral's and notify's topics and
+  the workers' dead-letter topics, appends every verified envelope's canonical hash to an RFC 9162 Merkle tree
   (one transaction per batch), accounts for rejected and dead-lettered records, and signs checkpoints
   that it publishes to ``referralnet.audit.checkpoints.v1``.
 - ``referralnet audit replay``: the auditor's own replay from Kafka, independent of audit's database.

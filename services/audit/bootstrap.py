@@ -6,8 +6,8 @@ the runtime's ``KAFKA_BOOTSTRAP_SERVERS``, ``KAFKA_CONSUMER_OPTIONS``, ``KAFKA_P
 
 | key | what | default |
 |---|---|---|
-| ``AUDIT_SOURCE_TOPICS`` | events topics whose verified records become leaves (list or ``a,b``) | intake, referral |
-| ``AUDIT_DEAD_LETTER_TOPICS`` | dead-letter topics to account for | intake-worker's and referral-worker's |
+| ``AUDIT_SOURCE_TOPICS`` | events topics whose records become leaves (list or ``a,b``) | intake, referral, notify |
+| ``AUDIT_DEAD_LETTER_TOPICS`` | dead-letter topics to account for | intake-, referral- and notify-worker's |
 | ``AUDIT_WORKER_GROUP`` | the consumer group | ``audit-worker`` |
 | ``AUDIT_CHECKPOINT_TOPIC`` | where signed checkpoints are published | ``referralnet.audit.checkpoints.v1`` |
 | ``CHECKPOINT_EVERY`` | a checkpoint as soon as this many leaves are pending | 1000 |
@@ -74,7 +74,7 @@ class WorkerSettings:
 
 
 def default_topics() -> LedgerTopics:
-    """intake's and referral's events topics, and their workers' dead-letter topics."""
+    """intake's, referral's and notify's events topics, and their workers' dead-letter topics."""
     return LedgerTopics(frozenset(SOURCE_TOPICS), frozenset(DEAD_LETTER_TOPICS))
 
 

@@ -48,6 +48,7 @@ from services.audit.bootstrap import (
 from services.audit.domain.checkpoint import Checkpoint, encode_checkpoint
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeError, VerifiedEnvelope, Verifier
+from services.core.runtime import TracingProvider
 from services.core.runtime import config as cfg
 from services.core.runtime.green import cooperative_psycopg
 
@@ -199,6 +200,7 @@ class AuditWorker:
 
     name = WORKER
     ledger = LedgerProvider()
+    tracer = TracingProvider()  # configures this process's tracing (services/core/telemetry/setup.py)
 
     @batch_consume(audit_subscription)
     def append_batch(self, records: list[SourceRecord]) -> None:

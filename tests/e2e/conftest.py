@@ -3,9 +3,13 @@
 What is real: everything. Apache Kafka from the ``kafka_bootstrap`` fixture (a local KRaft broker, or the
 cluster named by KAFKA_BOOTSTRAP_SERVERS); PostgreSQL from ``postgres_url`` (one database per service,
 created by the launcher; ``E2E_DATABASE=sqlite`` runs on SQLite files instead); a freshly initialised
-development network (CA, organisation certificates, signed directory, routing key); intake's and
-referral's edges and nameko workers as real processes started by :class:`deploy.local.network.LocalNetwork`;
-every call goes over gRPC with mTLS as the organisation named by its client certificate. What is replaced:
+development network (CA, organisation certificates, signed directory, routing key); the edges and nameko
+workers of intake, referral, audit and notify as real processes started by
+:class:`deploy.local.network.LocalNetwork`; every call goes over gRPC with mTLS as the organisation named by
+its client certificate. The partners' side of notify is real too: every provider and coordinator has a
+webhook and an e-mail address at one ``partner_inbox`` (an HTTP receiver verifying signatures and an SMTP
+server, both on 127.0.0.1), set in the signed directory before the processes start. Every process writes
+its spans to its log (``OTEL_TRACES_EXPORTER=console``), so a test can search them. What is replaced:
 nothing. Only configuration is shortened so the expiry test is quick: the psychosocial offer deadline is
 ``PSYCHOSOCIAL_DEADLINE_S`` seconds and the referral worker looks for expired offers every second.
 
@@ -22,11 +26,14 @@ from pathlib import Path
 import pytest
 
 from deploy.local.errors import StackError
-from deploy.local.network import LocalNetwork
+from deploy.local.network import NETWORK_SERVICES, LocalNetwork
+from deploy.local.walkthrough import inbox_endpoints
 from services.core.generated.referralnet.intake.v1 import intake_pb2_grpc
 from services.core.generated.referralnet.referral.v1 import referral_pb2_grpc
 from services.core.identity.directory import Directory
 from services.core.identity.keystore import load_directory
+from services.core.identity.webhook_secrets import load_webhook_secrets
+from tests.e2e.notify_support import RecordingInbox
 from tests.e2e.support import Partner
 
 PSYCHOSOCIAL_DEADLINE_S = 5
@@ -34,22 +41,38 @@ EXPIRY_INTERVAL_S = 1
 
 
 @pytest.fixture(scope="session")
-def e2e_network(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
+def partner_inbox() -> Iterator[RecordingInbox]:
+    """The partners' webhook receiver and mail server (127.0.0.1) for the whole e2e session."""
+    inbox = RecordingInbox()
+    inbox.start()
+    try:
+        yield inbox
+    finally:
+        inbox.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_network(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, partner_inbox: RecordingInbox,
                 request: pytest.FixtureRequest) -> Iterator[LocalNetwork]:
-    """The running network (edges and workers of intake and referral) for the whole e2e session."""
+    """The running network (edges and workers of every service) for the whole e2e session."""
     database = os.environ.get("E2E_DATABASE", "postgres")
     if database not in {"postgres", "sqlite"}:
         pytest.fail(f"E2E_DATABASE must be postgres or sqlite, not {database!r}", pytrace=False)
     postgres_url = request.getfixturevalue("postgres_url") if database == "postgres" else None
     base = tmp_path_factory.mktemp("e2e-network")
-    network = LocalNetwork(base, kafka_bootstrap, postgres_url=postgres_url, settings={
-        "referral": {"OFFER_DEADLINES": f"psychosocial={PSYCHOSOCIAL_DEADLINE_S}s",
-                     "OFFER_EXPIRY_INTERVAL_SECONDS": EXPIRY_INTERVAL_S},
-    })
+    settings: dict[str, dict[str, str | int]] = {service: {"OTEL_TRACES_EXPORTER": "console"}
+                                                 for service in NETWORK_SERVICES}
+    settings["referral"] |= {"OFFER_DEADLINES": f"psychosocial={PSYCHOSOCIAL_DEADLINE_S}s",
+                             "OFFER_EXPIRY_INTERVAL_SECONDS": EXPIRY_INTERVAL_S}
+    settings["notify"] |= {"NOTIFY_SMTP_HOST": partner_inbox.smtp_host, "NOTIFY_SMTP_PORT": partner_inbox.smtp_port}
+    network = LocalNetwork(base, kafka_bootstrap, postgres_url=postgres_url, settings=settings,
+                           notify_endpoints=inbox_endpoints(partner_inbox))
     try:
         network.start()
     except StackError as exc:
         pytest.fail(f"the referral network did not start:\n{exc}", pytrace=False)
+    # the webhook secrets were written with the endpoints, before the processes started
+    partner_inbox.set_secrets(load_webhook_secrets(network.network_dir))
     try:
         yield network
     finally:

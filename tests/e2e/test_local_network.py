@@ -78,7 +78,7 @@ def _consents_or_none(police: Partner, subject_id: str) -> list[consent_pb2.Cons
 
 def test_stop_leaves_no_process_and_each_process_logged(own_network: LocalNetwork) -> None:
     pids = own_network.pids()
-    assert len(pids) == 6  # an edge and a worker each for intake, referral and audit
+    assert len(pids) == 8  # an edge and a worker each for intake, referral, audit and notify
     own_network.stop()
     assert own_network.leftover_processes() == []
     assert not any(own_network.is_running(name) for name in own_network.process_names)

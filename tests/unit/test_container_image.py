@@ -10,6 +10,7 @@ entries) and the result must load with the project's own loaders, which refuse l
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shlex
@@ -180,11 +181,14 @@ EXPECTED = {
     "intake-api": "python -m services.intake.edge",
     "referral-api": "python -m services.referral.edge",
     "audit-api": "python -m services.audit.edge",
+    "notify-api": "python -m services.notify.edge",
     "intake-worker": "nameko run --config {config}/intake-worker.yaml services.intake.worker",
     "referral-worker": "nameko run --config {config}/referral-worker.yaml services.referral.worker",
     "audit-worker": "nameko run --config {config}/audit-worker.yaml services.audit.worker",
+    "notify-worker": "nameko run --config {config}/notify-worker.yaml services.notify.worker",
     "intake-relay": "python -m services.core.messaging.relay",
     "referral-relay": "python -m services.core.messaging.relay",
+    "notify-relay": "python -m services.core.messaging.relay",
 }
 
 
@@ -210,7 +214,7 @@ def test_the_manifests_use_the_processes_this_test_knows():
     used = {args[0] for args in manifest_processes() if args}
     steps = {name for name in used if name == "install-network" or name.endswith("-migrate")}
     assert used - steps == set(EXPECTED)
-    assert steps >= {"install-network", "intake-migrate", "referral-migrate"}
+    assert steps >= {"install-network", "intake-migrate", "referral-migrate", "notify-migrate"}
 
 
 @pytest.mark.parametrize("process", sorted(EXPECTED))
@@ -225,7 +229,7 @@ def test_arguments_after_the_process_name_are_passed_on(stand_ins):
     assert result.stdout.strip() == "python -m services.core.messaging.relay --batch-size 10"
 
 
-@pytest.mark.parametrize("service", ["intake", "referral", "audit"])
+@pytest.mark.parametrize("service", ["intake", "referral", "audit", "notify"])
 def test_migrate_runs_the_service_migrations(service, stand_ins):
     result = run_entrypoint(f"{service}-migrate", env=stand_ins)
     assert result.returncode == 0, result.stderr
@@ -242,7 +246,7 @@ def test_every_process_in_the_manifests_is_handled(stand_ins, tmp_path):
         assert result.returncode == 0, (args, result.stderr)
 
 
-@pytest.mark.parametrize("name", ["", "notify-api", "audit-relay", "intake-edge", "sh"])
+@pytest.mark.parametrize("name", ["", "notify-edge", "audit-relay", "intake-edge", "sh"])
 def test_an_unknown_process_is_refused_with_the_list(name, stand_ins):
     result = run_entrypoint(*([name] if name else []), env=stand_ins)
     assert result.returncode == 64
@@ -380,3 +384,31 @@ def test_the_readme_commands_create_the_keys_install_network_expects():
     for needed in ("$NET/directory.json", "$NET/directory.json.sig", "$NET/ca/ca.pem", "$NET/routing/",
                    "$NET/services/intake/", "$NET/services/referral/", "$NET/services/audit/"):
         assert needed in sources, needed
+
+
+def test_install_network_copies_the_webhook_secrets_for_notify(network, tmp_path):
+    """notify's worker signs each organisation's webhooks with its own secret: the ``notify-webhook-secrets``
+    Secret (``<org>.key``) lands in ``notify/webhook-secrets/`` of the folder, 0600, where the loader reads it."""
+    secret = secret_volume(tmp_path / "secret", network_secret(network, "notify"))
+    sources = tmp_path / "webhook-sources"
+    sources.mkdir()
+    for org in ("ong-lor-01", "prov-lim-02"):
+        (sources / f"{org}.key").write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
+    webhooks = secret_volume(tmp_path / "webhooks", {path.name: path for path in sorted(sources.iterdir())})
+    result = _install(tmp_path, secret, "notify", WEBHOOK_SECRETS_DIR=str(webhooks))
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "out" / "network" / "notify" / "webhook-secrets"
+    assert sorted(path.name for path in folder.iterdir()) == ["ong-lor-01.key", "prov-lim-02.key"]
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and not path.is_symlink()
+        assert path.read_bytes() == (sources / path.name).read_bytes()
+
+
+def test_install_network_refuses_a_stray_file_among_the_webhook_secrets(network, tmp_path):
+    secret = secret_volume(tmp_path / "secret", network_secret(network, "notify"))
+    stray = tmp_path / "stray.txt"
+    stray.write_text("not a key\n")
+    webhooks = secret_volume(tmp_path / "webhooks", {"notes.txt": stray})
+    result = _install(tmp_path, secret, "notify", WEBHOOK_SECRETS_DIR=str(webhooks))
+    assert result.returncode == 1
+    assert "unexpected key notes.txt" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from services.core.identity.directory import Directory
 from services.core.identity.directory_codec import dump_directory, parse_directory
 from services.core.identity.errors import DirectoryError, UnknownKeyIdError, UnknownOrganisationError
+from services.core.identity.records import NotifyEndpoints
 from services.core.identity.vocabulary import REGIONS, ROLES, SERVICE_TYPES
 from tests.unit.identity_factories import make_directory
 
@@ -57,6 +59,25 @@ def test_dump_is_canonical(built):
     assert data == reencoded
     assert json.loads(data)["format_version"] == 1
     assert "Sintética".encode() in data  # UTF-8, not \\u escapes
+
+
+def test_notify_endpoints_round_trip_and_appear_only_where_set(built):
+    endpoints = {"alb-cus-01": NotifyEndpoints(webhook_url="https://partner.example/hooks", email="a@b.example"),
+                 "leg-aqp-01": NotifyEndpoints(email="guardia@legal.example")}
+    directory = built.directory
+    orgs = [dataclasses.replace(org, notify=endpoints.get(org.org_id)) for org in directory.organisations]
+    with_notify = Directory(orgs, directory.services, network_id=directory.network_id, serial=2,
+                            issued_at=directory.issued_at)
+    data = dump_directory(with_notify)
+    parsed = parse_directory(data)
+    assert {org.org_id: org.notify for org in parsed.organisations if org.notify} == endpoints
+    assert dump_directory(parsed) == data
+    document = json.loads(data)
+    assert _org(document, "alb-cus-01")[1]["notify"] == {"email": "a@b.example",
+                                                         "webhook_url": "https://partner.example/hooks"}
+    assert _org(document, "leg-aqp-01")[1]["notify"] == {"email": "guardia@legal.example", "webhook_url": ""}
+    assert sum("notify" in org for org in document["organisations"]) == 2
+    assert b'"notify":{' not in dump_directory(directory)  # the canonical form of orgs without it is unchanged
 
 
 # -- lookups ------------------------------------------------------------------------------------------------
@@ -160,6 +181,10 @@ def _top(key: str, value: object) -> Mutation:
     return mutate
 
 
+def _set_notify(org_id: str, value: object, suffix: str = "") -> Mutation:
+    return _set_org(org_id, "notify", value, suffix)
+
+
 def _duplicate_org(document: Doc) -> str:
     document["organisations"].append(copy.deepcopy(document["organisations"][0]))
     return f"organisations[{len(document['organisations']) - 1}].org_id"
@@ -204,6 +229,16 @@ BAD_FIELDS: dict[str, Mutation] = {
     "future format": _top("format_version", 2),
     "boolean serial": _top("serial", True),
     "bad time": _top("issued_at", "yesterday"),
+    "notify: http to a remote host": _set_notify(
+        "alb-cus-01", {"email": "", "webhook_url": "http://partner.example/x"}, ".webhook_url"),
+    "notify: two addresses": _set_notify("alb-cus-01", {"email": "a@b.example,c@d.example", "webhook_url": ""},
+                                         ".email"),
+    "notify: both empty": _set_notify("alb-cus-01", {"email": "", "webhook_url": ""}),
+    "notify: email missing": _set_notify("alb-cus-01", {"webhook_url": "https://partner.example/x"}, ".email"),
+    "notify: unknown field": _set_notify("alb-cus-01", {"email": "a@b.example", "webhook_url": "", "secret": "x"},
+                                         ".secret"),
+    "notify: null": _set_notify("alb-cus-01", None),
+    "notify: number": _set_notify("alb-cus-01", {"email": 7, "webhook_url": ""}, ".email"),
     "duplicate org": _duplicate_org,
     "public key reused": _reused_public_key,
     "service key of another service": _service_key_of_another_service,

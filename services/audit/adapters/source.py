@@ -1,8 +1,9 @@
 """What the ledger reads: which topics carry which event catalogue, and decoding a verified event's payload.
 
 The one place that knows the source services: intake's events (``referralnet.intake.events.v1``,
-services/intake/adapters/events.py) and referral's (``referralnet.referral.events.v1``,
-services/referral/adapters/events.py). An event is decoded with the catalogue of its header's
+services/intake/adapters/events.py), referral's (``referralnet.referral.events.v1``,
+services/referral/adapters/events.py) and notify's (``referralnet.notify.events.v1``: NoticeUndeliverable,
+services/notify/adapters/events.py). An event is decoded with the catalogue of its header's
 ``producer_service``, and only when its producer is that service itself (``svc:<service>``): an
 organisation's key never speaks for a network service. Routing sections are opened with the network
 routing keys (ADR 11); case files are never opened here.
@@ -21,18 +22,20 @@ from services.core.identity.records import service_owner
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.core.messaging.topics import dead_letter_topic, events_topic
 from services.intake.adapters.events import INTAKE_EVENTS
+from services.notify.adapters.events import NOTIFY_EVENTS
 from services.referral.adapters.events import REFERRAL_EVENTS
 
 SOURCE_CATALOGUES: Mapping[str, EventCatalogue] = MappingProxyType({
     "intake": INTAKE_EVENTS,
     "referral": REFERRAL_EVENTS,
+    "notify": NOTIFY_EVENTS,
 })
 """Producer service -> the catalogue of the events it publishes."""
 
 SOURCE_TOPICS: tuple[str, ...] = tuple(events_topic(service) for service in SOURCE_CATALOGUES)
 """The events topics the ledger reads (each producing service's), in a fixed order."""
 
-SOURCE_CONSUMERS: tuple[str, ...] = ("intake-worker", "referral-worker")
+SOURCE_CONSUMERS: tuple[str, ...] = ("intake-worker", "referral-worker", "notify-worker")
 """The consumers whose dead-letter topics the ledger reads."""
 
 DEAD_LETTER_TOPICS: tuple[str, ...] = tuple(dead_letter_topic(consumer) for consumer in SOURCE_CONSUMERS)

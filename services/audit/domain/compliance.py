@@ -3,11 +3,12 @@
 Pure: no I/O and no clock. The audit edge's ``ComplianceReport`` and the auditor's CLI feed the same
 checker with what they read, so both apply one set of rules:
 
-- ``observe``: a verified event and its decoded routing payload (an intake or referral event message; None
-  when the payload could not be read, so its stream sequence still counts). It records consents
+- ``observe``: a verified event and its decoded routing payload (an intake, referral or notify event message;
+  None when the payload could not be read, so its stream sequence still counts). It records consents
   (ConsentRecorded, ConsentOverrideRecorded, ConsentRevoked), disclosures (HandoffOffered: routing facts
   to a provider; KeyReleased: a subject's key to an organisation) and minors' referrals, and tracks each
-  stream's sequences per (producer_org, stream_id).
+  stream's sequences per (producer_org, stream_id). Notify's NoticeUndeliverable discloses nothing and
+  names no subject: it counts as checked and in its stream's sequence (``delivery-<id>``), nothing more.
 - ``observe_rejected``: a record that did not verify or decode (a violation named by its reason).
 - ``observe_dead_letter``: a record some consumer dead-lettered (listed, so nothing is lost silently).
 - ``observe_violation``: a finding made elsewhere (the CLI's ``checkpoint_inconsistent``).

@@ -43,9 +43,9 @@ from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.core.messaging.topics import CHECKPOINT_TOPIC
 
 DEFAULT_SOURCE_TOPICS = SOURCE_TOPICS
-"""The events topics the audit worker reads by default: intake's and referral's."""
+"""The events topics the audit worker reads by default: intake's, referral's and notify's."""
 DEFAULT_DEAD_LETTER_TOPICS = DEAD_LETTER_TOPICS
-"""The dead-letter topics the audit worker accounts for by default: intake-worker's and referral-worker's."""
+"""The dead-letter topics the audit worker accounts for by default: intake-, referral- and notify-worker's."""
 DEAD_LETTER_TOPIC = re.compile(r"referralnet\.(?P<consumer>.+)\.dlq\.v\d+")
 """A dead-letter topic's name (``dead_letter_topic(consumer)``): its records are accounted for, never leaves."""
 

@@ -40,10 +40,10 @@ def register(areas: Subcommands[argparse.ArgumentParser]) -> None:
     replay.add_argument("--out", type=Path, default=Path("audit-report"), metavar="DIR",
                         help="where report.json and report.html go (default: ./audit-report)")
     replay.add_argument("--topics", nargs="+", metavar="TOPIC",
-                        help="events topics (default: intake's and referral's); a dead-letter topic's name "
-                             "(referralnet.<consumer>.dlq.v1) given here counts as a dead-letter topic")
+                        help="events topics (default: intake's, referral's and notify's); a dead-letter topic's "
+                             "name (referralnet.<consumer>.dlq.v1) given here counts as a dead-letter topic")
     replay.add_argument("--dead-letter-topics", nargs="*", metavar="TOPIC",
-                        help="dead-letter topics to account for (default: intake-worker's and referral-worker's)")
+                        help="dead-letter topics to account for (default: the intake, referral and notify workers')")
     replay.add_argument("--checkpoint-topic", metavar="TOPIC", help="default: referralnet.audit.checkpoints.v1")
     replay.add_argument("--connect-timeout", type=float, default=15.0, metavar="SECONDS",
                         help="how long to wait for a Kafka broker to answer (default: 15)")

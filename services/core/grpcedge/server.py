@@ -4,7 +4,8 @@
 ``run_edge`` is what a service's ``edge`` module calls: it serves until SIGTERM or SIGINT, then marks
 health NOT_SERVING, stops accepting calls and lets those in flight finish within the grace period, stops
 its background tasks (the outbox relay) and returns 0. It logs ``edge <service> listening on <host:port>``
-once it serves. A plain grpcio process: nothing here imports eventlet or nameko.
+once it serves, and configures the process's tracing as ``<service>-edge`` (services/core/telemetry/setup.py).
+A plain grpcio process: nothing here imports eventlet or nameko.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from services.core.grpcedge.interceptor import EdgeInterceptor
 from services.core.grpcedge.settings import EdgeSettings, split_listen
 from services.core.identity.directory import Directory
 from services.core.identity.keystore import load_ca_certificate, load_directory, load_service_tls
+from services.core.telemetry.setup import configure_tracing
 
 _LOG = logging.getLogger(__name__)
 
@@ -151,6 +153,7 @@ def run_edge(settings: EdgeSettings, service: str, directory: Directory, ca_cert
     flushing the logs, instead of returning.
     """
     configure_logging()
+    configure_tracing(edge_service_name(service))
     stop = stop or threading.Event()
     try:
         edge = build_edge(settings, service, directory, ca_certificate, register, service_names)
@@ -176,6 +179,11 @@ def run_edge(settings: EdgeSettings, service: str, directory: Directory, ca_cert
         _exit_now(service, still_running)
     _LOG.info("edge %s stopped", service)
     return 0
+
+
+def edge_service_name(service: str) -> str:
+    """The edge process's name in traces: ``intake-edge``."""
+    return f"{service}-edge"
 
 
 def _exit_now(service: str, still_running: int) -> NoReturn:

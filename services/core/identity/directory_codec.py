@@ -2,7 +2,9 @@
 
 Canonical form (what the CA signs): UTF-8, keys sorted, no insignificant whitespace, no trailing newline;
 organisations sorted by org id and services by name. Only objects, arrays, strings and integers appear, so
-it is also the RFC 8785 (JCS) form. Public keys are standard base64 of the raw 32 bytes. Parsing is
+it is also the RFC 8785 (JCS) form. An organisation's ``notify`` object (``email`` and ``webhook_url``,
+either may be empty) is present only when it has endpoints, so older directories keep their exact bytes.
+Public keys are standard base64 of the raw 32 bytes. Parsing is
 strict: duplicate or unknown keys, a wrong type, non-canonical base64 or an unknown ``format_version`` are
 errors, because the file is signed and must mean exactly one thing.
 """
@@ -17,7 +19,7 @@ from typing import Any
 from services.core.identity.directory import Directory
 from services.core.identity.errors import DirectoryError
 from services.core.identity.json_fields import Fields, no_duplicate_keys
-from services.core.identity.records import KeyRecord, NetworkService, Organisation
+from services.core.identity.records import KeyRecord, NetworkService, NotifyEndpoints, Organisation
 from services.core.identity.vocabulary import (
     parse_region,
     parse_role,
@@ -53,7 +55,7 @@ def _dump_key(record: KeyRecord, algorithm: str) -> dict[str, str]:
 
 
 def _dump_org(org: Organisation) -> dict[str, Any]:
-    return {
+    dumped: dict[str, Any] = {
         "org_id": org.org_id,
         "display_name": org.display_name,
         "role": role_word(org.role),
@@ -65,6 +67,9 @@ def _dump_org(org: Organisation) -> dict[str, Any]:
         "kem_key": _dump_key(org.kem_key, "x25519"),
         "tls_cert_sha256": org.tls_cert_sha256,
     }
+    if org.notify is not None:
+        dumped["notify"] = {"email": org.notify.email, "webhook_url": org.notify.webhook_url}
+    return dumped
 
 
 def _dump_service(svc: NetworkService) -> dict[str, Any]:
@@ -116,10 +121,21 @@ def _parse_org(fields: Fields) -> Organisation:
         "signing_key": _parse_key(fields.child("signing_key"), "ed25519"),
         "kem_key": _parse_key(fields.child("kem_key"), "x25519"),
         "tls_cert_sha256": fields.get("tls_cert_sha256", str),
+        "notify": _parse_notify(fields),
     }
     fields.done()
     with fields.blame():
         return Organisation(**values)
+
+
+def _parse_notify(org: Fields) -> NotifyEndpoints | None:
+    if not org.has("notify"):
+        return None
+    fields = org.child("notify")
+    values = {"webhook_url": fields.get("webhook_url", str), "email": fields.get("email", str)}
+    fields.done()
+    with org.blame():  # NotifyEndpoints names ``notify.<field>``, relative to the organisation
+        return NotifyEndpoints(**values)
 
 
 def _parse_service(fields: Fields) -> NetworkService:

@@ -38,6 +38,10 @@ class Fields:
         """The full path of ``key`` in this object."""
         return f"{self._path}.{key}" if self._path else key
 
+    def has(self, key: str) -> bool:
+        """Whether the optional field ``key`` is present (read it with a getter if so)."""
+        return key in self._data
+
     def get(self, key: str, kind: type[_T]) -> _T:
         """The value of ``key``, which must be present and exactly of ``kind`` (a bool is not an int)."""
         if key not in self._data:

@@ -6,6 +6,7 @@ Layout (folders 0700, private keys PKCS#8 PEM 0600, public files 0644)::
     orgs/<org_id>/signing.key  kem.key  tls.key  tls.pem
     services/<service>/signing.key  tls.key  tls.pem  probe.key  probe.pem
     directory.json  directory.json.sig
+    orgs/<org_id>/webhook.key  notify/webhook-secrets/<org_id>.key   (webhook_secrets.py, when set)
 
 Loaders refuse a private key that group or others can read (as ssh does), a key of the wrong type, and a
 directory whose CA signature does not verify.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,20 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically: a new file (``write_file``) beside it, renamed over ``path``.
+
+    A reader sees the old content or the new, never a partial file; the old file may or may not exist.
+    """
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    write_file(temporary, data, mode)
+    try:
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_private_key(path: Path, key: PrivateKeyTypes) -> None:

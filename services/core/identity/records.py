@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import OrgRole, Region, ServiceType
 from services.core.identity.errors import DirectoryError
@@ -36,9 +37,19 @@ PROVIDER_SERVICE: dict[OrgRole, ServiceType] = {
 
 NON_PROVIDER_ROLES = frozenset({ROLES["police"], ROLES["prosecutor"], ROLES["coordinator"], ROLES["auditor"]})
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+"""The only hosts a plain ``http://`` webhook may name (development on one machine)."""
+
+WEBHOOK_URL_MAX = 2048
+EMAIL_MAX = 254
+
 _SLUG = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _SLUG_MAX = 32
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Dot-atom local part and a host name: nothing that could open another header or name a second address.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 
 
 def signing_key_id(owner: str, number: int = 1) -> str:
@@ -68,6 +79,53 @@ def check_fingerprint(value: str, field: str) -> None:
         raise DirectoryError(field, "expected 64 lower-case hex digits (SHA-256 of the certificate's DER)")
 
 
+def check_webhook_url(value: str, field: str) -> None:
+    """``https://host[:port]/path``, or ``http://`` to a loopback host; no credentials, fragment or spaces."""
+    if len(value) > WEBHOOK_URL_MAX or not value.isprintable() or any(char.isspace() for char in value):
+        raise DirectoryError(field, f"must be at most {WEBHOOK_URL_MAX} printable characters without spaces")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+    except ValueError as error:
+        raise DirectoryError(field, f"not a URL ({error})") from None
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise DirectoryError(field, "expected https://host[:port]/path")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise DirectoryError(field, "http:// is allowed only to 127.0.0.1, ::1 or localhost; use https://")
+    if parts.username is not None or parts.password is not None:
+        raise DirectoryError(field, "must not carry credentials (the directory is shared with every member)")
+    if "#" in value:
+        raise DirectoryError(field, "must not have a fragment")
+
+
+def check_email(value: str, field: str) -> None:
+    """One address ``local@domain``: no display name, spaces, newlines or second address; at most 254 chars."""
+    if len(value) > EMAIL_MAX:
+        raise DirectoryError(field, f"longer than {EMAIL_MAX} characters")
+    if not _EMAIL.fullmatch(value):
+        raise DirectoryError(field, "expected one address local@domain (no name, spaces, newlines or list)")
+
+
+@dataclass(frozen=True)
+class NotifyEndpoints:
+    """An organisation's notification endpoints (at least one): a webhook URL, an e-mail address, or both.
+
+    The webhook's secret is not here: the directory goes to every member (docs/adr/0014-notify.md).
+    Errors name ``notify.webhook_url`` or ``notify.email``.
+    """
+
+    webhook_url: str = ""
+    email: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.webhook_url or self.email):
+            raise DirectoryError("notify", "give a webhook_url, an email or both (or no notify at all)")
+        if self.webhook_url:
+            check_webhook_url(self.webhook_url, "notify.webhook_url")
+        if self.email:
+            check_email(self.email, "notify.email")
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """A public key as the directory holds it: its id and its raw 32 bytes (Ed25519 or X25519)."""
@@ -91,7 +149,8 @@ class Organisation:
 
     ``display_name`` is for people (synthetic names only in development). ``services`` lists what a provider
     offers; ``age_group`` says whom it serves (``minors`` for a shelter for children and adolescents).
-    ``tls_cert_sha256`` binds the org's mTLS client certificate to this entry.
+    ``tls_cert_sha256`` binds the org's mTLS client certificate to this entry. ``notify`` says where the
+    notify service sends the org's notices (None: nowhere).
     """
 
     org_id: str
@@ -104,6 +163,7 @@ class Organisation:
     tls_cert_sha256: str
     language: str = "es"
     age_group: str = "all"
+    notify: NotifyEndpoints | None = None
 
     def __post_init__(self) -> None:
         check_slug(self.org_id, "org_id")
@@ -119,6 +179,8 @@ class Organisation:
             raise DirectoryError("language", f"{self.language!r} is not one of {', '.join(LANGUAGES)}")
         if self.age_group not in AGE_GROUPS:
             raise DirectoryError("age_group", f"{self.age_group!r} is not one of {', '.join(AGE_GROUPS)}")
+        if self.notify is not None and not isinstance(self.notify, NotifyEndpoints):
+            raise DirectoryError("notify", "expected NotifyEndpoints or None")
 
     def _check_regions_and_services(self) -> None:
         if not self.regions:

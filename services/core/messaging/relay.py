@@ -31,6 +31,7 @@ from types import FrameType
 import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 from opentelemetry import trace
+from opentelemetry.sdk.environment_variables import OTEL_SERVICE_NAME
 from opentelemetry.trace import SpanKind
 from sqlalchemy.orm import Session
 
@@ -41,9 +42,11 @@ from services.core.messaging.producer import Producer, ProducerFactory, SendFutu
 from services.core.messaging.security import KafkaSecurityError, kafka_security_from_env
 from services.core.telemetry.attributes import span_attributes
 from services.core.telemetry.propagation import context_from, current_trace_context, kafka_headers
+from services.core.telemetry.setup import configure_tracing
 
 _LOG = logging.getLogger(__name__)
 _WAKEUP_SLICE_S = 0.05  # a pause that waits for a wake-up looks at ``stop`` this often
+DEFAULT_SERVICE_NAME = "outbox-relay"
 
 
 class OutboxRelay:
@@ -217,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m services.core.messaging.relay``: relay one database's outbox until SIGTERM or SIGINT.
 
     Kafka TLS comes from ``KAFKA_SECURITY_PROTOCOL`` and ``KAFKA_SSL_*`` (services/core/messaging/security.py).
+    Traces go where the OTEL_ variables say, under ``--service-name`` (services/core/telemetry/setup.py).
     """
     parser = argparse.ArgumentParser(prog="python -m services.core.messaging.relay", description=main.__doc__)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
@@ -226,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--idle-sleep", type=float, default=0.5, help="seconds between polls of an empty outbox")
+    parser.add_argument("--service-name", default=os.environ.get(OTEL_SERVICE_NAME) or DEFAULT_SERVICE_NAME,
+                        help=f"this process's name in traces, e.g. referral-relay (default: ${OTEL_SERVICE_NAME}, "
+                             f"else {DEFAULT_SERVICE_NAME})")
     args = parser.parse_args(argv)
     if not args.database_url or not args.bootstrap_servers:
         parser.error("--database-url and --bootstrap-servers (or their environment variables) are required")
@@ -242,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    tracer = configure_tracing(args.service_name).get_tracer(__name__)
     engine = create_engine(args.database_url)
-    relay = OutboxRelay(engine, producer, batch_size=args.batch_size)
+    relay = OutboxRelay(engine, producer, batch_size=args.batch_size, tracer=tracer)
     _LOG.info("outbox relay started")
     try:
         relay.run(stop, idle_sleep_s=args.idle_sleep)

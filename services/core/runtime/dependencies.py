@@ -35,6 +35,7 @@ from services.core.runtime.delivery import ConsumedEvent, claim, consumed_event_
 from services.core.runtime.green import cooperative_psycopg
 from services.core.telemetry.attributes import AttributeValue, header_attributes, span_attributes
 from services.core.telemetry.propagation import context_from
+from services.core.telemetry.setup import configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +190,18 @@ class TracingProvider(DependencyProvider):  # type: ignore[misc]
 
     The span's parent is the record's ``traceparent``; its attributes go through the telemetry allow-list
     (event id and type, stream and sequence, producer, topic, partition, offset), never payloads or
-    exception text. Exporters are configured by the telemetry setup (``configure_tracing``); until then
-    the global no-op tracer costs nothing.
+    exception text. ``setup`` configures the process's tracing under the nameko service's name
+    (``configure_tracing``: where spans go comes from the standard OTEL_ variables), so every worker
+    process that declares this provider exports its spans.
     """
 
     def __init__(self) -> None:
         self.tracer = trace.get_tracer(__name__)
         self._spans: dict[Any, tuple[trace.Span, Token[Context]]] = {}
+
+    def setup(self) -> None:
+        """Configure tracing for this service (``notify-worker``...) and take the tracer from its provider."""
+        self.tracer = configure_tracing(self.container.service_name).get_tracer(__name__)
 
     def get_dependency(self, worker_ctx: Any) -> trace.Tracer:  # noqa: ANN401
         """The tracer, for a handler's own child spans."""

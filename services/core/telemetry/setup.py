@@ -1,20 +1,28 @@
 """Tracing set-up for one process: a TracerProvider, where its spans go, and W3C Trace Context propagation.
 
-``configure_tracing(service_name)`` is called once at start-up by each edge and worker process and
-returns the provider; code gets tracers from it (``provider.get_tracer(__name__)``) or from the global
-API, which points at the first provider configured in the process.
+``configure_tracing(service_name)`` is called once at start-up by every process and returns the provider:
+``run_edge`` as ``<service>-edge``, a nameko worker's ``TracingProvider.setup`` under the nameko service
+name (``referral-worker``), the outbox relay process under ``--service-name`` / ``OTEL_SERVICE_NAME``.
+Code gets tracers from it (``provider.get_tracer(__name__)``) or from the global API, which points at the
+first provider configured in the process.
 
 Where spans go, first match wins:
 
 1. ``OTEL_SDK_DISABLED=true``: nowhere. The SDK provider hands out no-op tracers (even with an exporter).
 2. ``exporter=`` given (tests pass an ``InMemorySpanExporter``): exported synchronously to it
    (SimpleSpanProcessor), so a test sees a span as soon as it ends.
-3. ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` set (and
-   ``OTEL_TRACES_EXPORTER`` not ``none``): batched (BatchSpanProcessor) to an OTLP/gRPC collector. The
-   exporter reads the other standard variables itself: headers, certificate and client key, compression,
-   ``OTEL_EXPORTER_OTLP_[TRACES_]INSECURE``, and ``OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`` (seconds in this
-   SDK, not milliseconds as the specification says). An ``http://`` endpoint means a plaintext channel.
-4. Otherwise nowhere: spans are created (ids still propagate through Kafka) and dropped.
+3. Otherwise ``OTEL_TRACES_EXPORTER``, the standard comma-separated list (default ``otlp``) decides:
+
+   - ``none`` (anywhere in the list): nowhere.
+   - ``console``: each span as one line of JSON on standard output, as it ends (the SDK's
+     ConsoleSpanExporter with a SimpleSpanProcessor): for development and for tests of a whole process.
+   - ``otlp``, when ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set:
+     batched (BatchSpanProcessor) to an OTLP/gRPC collector. The exporter reads the other standard
+     variables itself: headers, certificate and client key, compression,
+     ``OTEL_EXPORTER_OTLP_[TRACES_]INSECURE``, and ``OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`` (seconds in this
+     SDK, not milliseconds as the specification says). An ``http://`` endpoint means a plaintext channel.
+     Without an endpoint, nowhere: spans are created (ids still propagate through Kafka) and dropped.
+   - any other name: logged and ignored.
 
 Tracing never takes a process down: no collector running only costs retries in the exporter's thread
 (bounded by its timeout), and an exporter that cannot be built (a malformed variable) is logged by
@@ -35,7 +43,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
+from typing import IO
 
 from opentelemetry import propagate, trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
@@ -45,11 +55,13 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_SDK_DISABLED,
 )
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 NAMESPACE = "referralnet"
+OTLP, CONSOLE, NONE = "otlp", "console", "none"
+"""The values of ``OTEL_TRACES_EXPORTER`` understood here (the standard names)."""
 
 _LOG = logging.getLogger(__name__)
 _LOCK = threading.Lock()
@@ -79,15 +91,47 @@ def build_tracer_provider(service_name: str, *, exporter: SpanExporter | None = 
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         return provider
-    environment_exporter = exporter_from_environment()
-    if environment_exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(environment_exporter))
+    for processor in span_processors_from_environment():
+        provider.add_span_processor(processor)
     return provider
 
 
+def exporter_names() -> frozenset[str]:
+    """``OTEL_TRACES_EXPORTER`` as a set of lower-case names; ``{"otlp"}`` when unset or empty."""
+    names = {name.strip().lower() for name in os.environ.get(OTEL_TRACES_EXPORTER, "").split(",")}
+    return frozenset(names - {""} or {OTLP})
+
+
+def span_processors_from_environment() -> list[SpanProcessor]:
+    """The span processors the environment asks for (see the module docstring); none when switched off."""
+    names = exporter_names()
+    if sdk_disabled() or NONE in names:
+        return []
+    for unknown in sorted(names - {OTLP, CONSOLE}):
+        _LOG.warning("OTEL_TRACES_EXPORTER names %r, which this process does not support: ignored", unknown)
+    processors: list[SpanProcessor] = []
+    if CONSOLE in names:
+        processors.append(SimpleSpanProcessor(console_exporter()))
+    otlp = exporter_from_environment()
+    if otlp is not None:
+        processors.append(BatchSpanProcessor(otlp))
+    return processors
+
+
+def console_exporter(out: IO[str] | None = None) -> ConsoleSpanExporter:
+    """Spans as JSON, one line each, to ``out`` (default: the process's standard output at call time)."""
+    return ConsoleSpanExporter(out=out or sys.stdout, formatter=_json_line)
+
+
+def _json_line(span: ReadableSpan) -> str:
+    line: str = span.to_json(indent=None)
+    return line + "\n"
+
+
 def exporter_from_environment() -> SpanExporter | None:
-    """An OTLP/gRPC exporter when the standard variables name an endpoint, else None (spans are dropped)."""
-    if sdk_disabled() or os.environ.get(OTEL_TRACES_EXPORTER, "").strip().lower() == "none":
+    """An OTLP/gRPC exporter when ``otlp`` is chosen and the standard variables name an endpoint, else None."""
+    names = exporter_names()
+    if sdk_disabled() or NONE in names or OTLP not in names:
         return None
     if not (os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT)):
         return None

@@ -27,11 +27,11 @@ from services.core.generated.referralnet.common.v1.vocabulary_pb2 import Service
 from services.core.generated.referralnet.referral.v1 import events_pb2 as ev
 from services.core.generated.referralnet.referral.v1 import referral_pb2 as api
 from services.core.grpcedge.caller import Caller
+from services.core.grpcedge.page_token import decode_page_token, encode_page_token, page_size
 from services.core.identity.directory import Directory
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.referral.adapters.api import inbox_handoff, referral_handoff, referral_message, timestamp
 from services.referral.adapters.events import capacity_stream, sealed_event
-from services.referral.adapters.page_token import decode_page_token, encode_page_token
 from services.referral.adapters.repository import ReferralRepository
 from services.referral.application import access, requests
 from services.referral.application.intake_events import IntakeEvents
@@ -73,7 +73,7 @@ class ReferralApplication:
     def list_handoffs(self, caller: Caller, request: api.ListHandoffsRequest) -> api.ListHandoffsResponse:
         """The caller's own handoffs, newest offer first, one page at a time."""
         states = requests.handoff_states(request.states)
-        size = requests.page_size(request.page_size)
+        size = page_size(request.page_size)
         after = decode_page_token(request.page_token)
         org = access.provider(self._directory, caller)
         with self._read() as session:

@@ -15,8 +15,6 @@ from services.referral.domain.handoff import HandoffState
 from services.referral.domain.ids import is_handoff_id
 
 MAX_NOTE_CHARS = 500
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 500
 MAX_PLACES = 10_000
 _REFERRAL_ID = re.compile(r"ref-[0-9a-f]{32}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, but tab, LF and CR
@@ -87,16 +85,6 @@ def withdraw_reason(value: int) -> api.WithdrawReason:
         raise InvalidArgument("reason", es="indique un motivo de retiro de la lista",
                               en="give a withdrawal reason from the list")
     return cast("api.WithdrawReason", value)
-
-
-def page_size(value: int) -> int:
-    """1-500; 0 means 100."""
-    if value == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidArgument("page_size", es=f"debe estar entre 1 y {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})",
-                              en=f"must be 1 to {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})")
-    return value
 
 
 def handoff_states(values: Iterable[int]) -> list[HandoffState]:
