@@ -291,12 +291,26 @@ class KafkaCluster:
             stop_process_group(pid, grace_s=grace_s)
         node.pid_path.unlink(missing_ok=True)
 
+    def kill_node(self, node_id: int) -> None:
+        """SIGKILL one node (its process group) at once, as a crash would; :meth:`restart_node` brings it back."""
+        node = self.nodes[node_id - 1]
+        pid = node.pid()
+        if pid is not None:
+            stop_process_group(pid, grace_s=0)
+        node.pid_path.unlink(missing_ok=True)
+
     def restart_node(self, node_id: int, timeout_s: float | None = None) -> None:
         """Start a stopped node again on its old ports and data, and wait for the whole cluster."""
+        self.restart_nodes([node_id], timeout_s)
+
+    def restart_nodes(self, node_ids: list[int], timeout_s: float | None = None) -> None:
+        """Start several stopped nodes again (all at once: a KRaft quorum needs a majority of its voters to
+        come up before any broker registers), and wait for the whole cluster."""
         java = str(find_java().executable)
         if self._classpath is None:
             self._classpath = ":".join(str(jar) for jar in resolve_kafka_jars(KAFKA_VERSION))
-        self._start_node(java, self.nodes[node_id - 1])
+        for node_id in node_ids:
+            self._start_node(java, self.nodes[node_id - 1])
         self._wait_until_ready(timeout_s or start_timeout_s())
 
     def __enter__(self) -> KafkaCluster:

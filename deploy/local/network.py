@@ -307,16 +307,38 @@ class LocalNetwork:
             _wait_exit(process, 10.0)
         return process.popen.returncode
 
-    def restart(self, process_name: str) -> None:
+    def restart(self, process_name: str, *, wait: bool = True) -> None:
         """Stop one process if it runs (SIGTERM, then SIGKILL), start it again and wait until it is ready.
 
-        An edge comes back on the same port, so endpoints and channels stay valid.
+        An edge comes back on the same port, so endpoints and channels stay valid. With ``wait=False`` the
+        process is only started (fault injection that may strike again while it starts);
+        :meth:`wait_ready` waits for it later.
         """
         process = self._process(process_name)
         if process.running():
             self.terminate(process_name)
         process.restarts += 1
-        self._start_and_wait([process])
+        if wait:
+            self._start_and_wait([process])
+        else:
+            self._spawn(process)
+
+    def wait_ready(self, process_names: Sequence[str] | None = None, timeout_s: float | None = None) -> None:
+        """Wait until each named process (default: all) is ready as :meth:`start` defines it (StackError at
+        the deadline, or when one exits): an edge answers health SERVING, a worker got its partitions."""
+        names = self.process_names if process_names is None else tuple(process_names)
+        deadline = time.monotonic() + (self.ready_timeout_s if timeout_s is None else timeout_s)
+        for name in names:
+            process = self._process(name)
+            if process.kind == "edge":
+                self._wait_edge(process, deadline)
+            else:
+                self._wait_until(process, deadline, "its Kafka consumer got its partitions",
+                                 lambda p: WORKER_READY.search(p.new_output()) is not None)
+
+    def restarts(self, process_name: str) -> int:
+        """How many times a process was restarted."""
+        return self._process(process_name).restarts
 
     def __enter__(self) -> LocalNetwork:
         return self.start()
@@ -483,13 +505,7 @@ class LocalNetwork:
     def _start_and_wait(self, processes: Sequence[ManagedProcess]) -> None:
         for process in processes:
             self._spawn(process)
-        deadline = time.monotonic() + self.ready_timeout_s
-        for process in processes:
-            if process.kind == "edge":
-                self._wait_edge(process, deadline)
-            else:
-                self._wait_until(process, deadline, "its Kafka consumer got its partitions",
-                                 lambda p: WORKER_READY.search(p.new_output()) is not None)
+        self.wait_ready([process.name for process in processes])
 
     def _wait_edge(self, process: ManagedProcess, deadline: float) -> None:
         def listening(p: ManagedProcess) -> bool:

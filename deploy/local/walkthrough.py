@@ -5,9 +5,13 @@ shelter, legal aid and psychosocial care. The local shelter declines (no places)
 Cusco, accepts and obtains the case file; legal aid in Arequipa/Puno accepts; the psychosocial centre
 in Cusco lets its offer expire and the one in Lima accepts. Each service starts and ends; the police
 unit follows the whole loop. Then the person revokes the shelter's consent and the shelter's next key
-request is refused. Every person here is synthetic. Given the partners' inbox (deploy/local/inbox.py: their
-webhook receiver and mail server), it then lists the notices notify sent them about the referral: offers,
-the lapsed offer, the revoked consent; each webhook's signature verified, never a name or a document.
+request is refused. An NGO in Cusco refers a minor, with consent given by the child-protection authority
+(pro-nna-01) as the intake rules for minors require; the authority and a shelter serving minors accept. Then
+the adult asks for erasure: the referring police unit erases the subject, its keys are crypto-shredded and
+no key is released for it any more. Every person here is synthetic. Given the partners' inbox
+(deploy/local/inbox.py: their webhook receiver and mail server), it lists the notices notify sent them about
+the adult's referral: offers, the lapsed offer, the revoked consent; each webhook's signature verified, never
+a name or a document.
 
 Last, the commission's auditor checks the log: the audit service's newest signed checkpoint, an inclusion
 proof of the referral's submission, and an independent replay of Kafka from offset 0 that recomputes the
@@ -44,6 +48,18 @@ from services.core.identity.seed import SEED_ORGANISATIONS
 from services.intake.client_support import open_case_files
 
 POLICE = "pol-mdd-01"
+NGO = "ong-cus-01"
+CHILD_PROTECTION = "pro-nna-01"
+MINOR_NEEDS = (
+    (vocab.SERVICE_TYPE_CHILD_PROTECTION, vocab.URGENCY_IMMEDIATE),
+    (vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_IMMEDIATE),
+)
+MINOR_CASE_FILE = intake_pb2.CaseFile(
+    given_names="Niña Sintética", family_names="Demostración Dos", date_of_birth="2011-06-01",
+    document_type="DNI", document_number="SINT-0002", nationality="PE", languages=["qu", "es"],
+    narrative="Relato sintético de demostración: captada para trabajo doméstico en Cusco.",
+    safe_contact="A través de la autoridad de protección de niñas, niños y adolescentes.",
+)
 NEEDS = (
     (vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_IMMEDIATE),
     (vocab.SERVICE_TYPE_LEGAL_AID, vocab.URGENCY_PRIORITY),
@@ -104,6 +120,16 @@ def adult_consents() -> list[consent.ConsentGrant]:
     ]
 
 
+def minor_consents() -> list[consent.ConsentGrant]:
+    """Consent for a minor, given by the child-protection authority acting as guardian: the authority itself and
+    shelters, for 90 days."""
+    return [consent.ConsentGrant(
+        recipient=consent.ConsentRecipient(role=role), purposes=[consent.PURPOSE_SERVICE_DELIVERY],
+        categories=[consent.DATA_CATEGORY_ROUTING, consent.DATA_CATEGORY_CASE_FILE],
+        given_by=consent.CONSENT_GIVER_CHILD_PROTECTION_AUTHORITY, expires_at=_expires_in(90))
+        for role in (vocab.ORG_ROLE_CHILD_PROTECTION, vocab.ORG_ROLE_SHELTER)]
+
+
 def wait_for_offer(partners: Partners, org_id: str, referral_id: str, timeout_s: float = 30.0
                    ) -> referral_pb2.Handoff:
     """The offer of ``referral_id`` in ``org_id``'s inbox, polled until it shows (bounded)."""
@@ -117,6 +143,26 @@ def wait_for_offer(partners: Partners, org_id: str, referral_id: str, timeout_s:
                 return handoff
         time.sleep(0.05)
     raise TimeoutError(f"no offer of {referral_id} reached {org_id} within {timeout_s:.0f} s")
+
+
+def wait_for_need_offer(partners: Partners, referrer: str, referral_id: str, service_type: int,
+                        timeout_s: float = 30.0) -> referral_pb2.Handoff:
+    """The open offer of one need of ``referral_id``, as its referrer sees it, polled until it shows (bounded)."""
+    stub = partners.referral(referrer)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            referral = stub.GetReferral(referral_pb2.GetReferralRequest(referral_id=referral_id), timeout=5).referral
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.PERMISSION_DENIED:  # the referral service has not opened it yet
+                raise
+        else:
+            for need in referral.needs:
+                offered = [h for h in need.handoffs if h.state == referral_pb2.HANDOFF_STATE_OFFERED]
+                if need.service_type == service_type and offered:
+                    return offered[0]
+        time.sleep(0.05)
+    raise TimeoutError(f"no {vocab.ServiceType.Name(service_type)} offer of {referral_id} within {timeout_s:.0f} s")
 
 
 def release_with_retry(partners: Partners, org_id: str, subject_id: str) -> intake_pb2.ReleaseKeyResponse:
@@ -212,6 +258,51 @@ def run_walkthrough(network: Network, say: Callable[[str], None] = print, inbox:
         say(f"   {vocab.ServiceType.Name(need.service_type).removeprefix('SERVICE_TYPE_').lower():13} {trail}")
     if inbox is not None:
         show_notices(inbox, referral_id, say)
+    refer_a_minor(partners, say)
+    erase_the_adult(partners, subject_id, say)
+
+
+def refer_a_minor(partners: Partners, say: Callable[[str], None] = print) -> None:
+    """An NGO in Cusco refers a minor; consent comes from the child-protection authority, who accepts."""
+    say(f"10. {NGO} (NGO, Cusco) refers a minor exploited in domestic service; consent given by the child-protection "
+        f"authority {CHILD_PROTECTION} as guardian, as the rules for minors require")
+    submitted = partners.intake(NGO).SubmitReferral(intake_pb2.SubmitReferralRequest(
+        idempotency_key=f"demo-minor-{time.time_ns()}", case_file=MINOR_CASE_FILE,
+        needs=[intake_pb2.Need(service_type=service, urgency=urgency) for service, urgency in MINOR_NEEDS],
+        region=vocab.REGION_CUSCO, minor=True,
+        exploitation_type=vocab.EXPLOITATION_TYPE_FORCED_LABOUR_DOMESTIC_SERVICE, consents=minor_consents()),
+        timeout=10)
+    say(f"    referral {submitted.referral_id} for subject {submitted.subject_id}")
+    protection = wait_for_need_offer(partners, NGO, submitted.referral_id, vocab.SERVICE_TYPE_CHILD_PROTECTION)
+    partners.referral(CHILD_PROTECTION).AcceptHandoff(
+        referral_pb2.AcceptHandoffRequest(handoff_id=protection.handoff_id), timeout=10)
+    released = release_with_retry(partners, CHILD_PROTECTION, submitted.subject_id)
+    directory = load_directory(partners.network.network_dir)
+    kem: X25519PrivateKey = load_org_kem_key(partners.network.network_dir, CHILD_PROTECTION)
+    files = open_case_files(released, CHILD_PROTECTION, kem_key_id(CHILD_PROTECTION), kem, directory)
+    say(f"    {CHILD_PROTECTION} accepts the child-protection offer and opens the case file: "
+        f"{'intact' if files and files[0] == MINOR_CASE_FILE else 'MISMATCH'}")
+    shelter = wait_for_need_offer(partners, NGO, submitted.referral_id, vocab.SERVICE_TYPE_SHELTER)
+    partners.referral(shelter.provider_org).AcceptHandoff(
+        referral_pb2.AcceptHandoffRequest(handoff_id=shelter.handoff_id), timeout=10)
+    say(f"    the shelter need is offered only to shelters serving minors: {shelter.provider_org} accepts")
+
+
+def erase_the_adult(partners: Partners, subject_id: str, say: Callable[[str], None] = print) -> None:
+    """The adult asks for erasure: the referrer erases the subject and no key is released any more."""
+    erased = partners.intake(POLICE).EraseSubject(intake_pb2.EraseSubjectRequest(subject_id=subject_id), timeout=10)
+    say(f"11. the adult asks for erasure: {erased.erased_by_org} erases subject {subject_id}; its keys are "
+        f"crypto-shredded (its sealed case file can never be opened again; every envelope still verifies)")
+    try:
+        partners.intake("leg-aqp-01").ReleaseKey(intake_pb2.ReleaseKeyRequest(
+            subject_id=subject_id, purpose=consent.PURPOSE_SERVICE_DELIVERY,
+            category=consent.DATA_CATEGORY_CASE_FILE), timeout=10)
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        say(f"    leg-aqp-01 asks for the key: {error.code().name}: {error.details()}")
+    else:
+        raise RuntimeError("a key was released after the subject was erased")
 
 
 def notified_orgs() -> list[str]:
@@ -303,7 +394,7 @@ def audit_the_log(network: Network, bootstrap: str, out_dir: Path, say: Callable
     """The auditor's checks (see the module docstring); returns the replay's exit status (0: clean)."""
     partners = Partners(network)
     checkpoint = settled_checkpoint(partners)
-    say(f"10. {AUDITOR} (auditor) fetches the signed checkpoint: {checkpoint.tree_size} events, root "
+    say(f"12. {AUDITOR} (auditor) fetches the signed checkpoint: {checkpoint.tree_size} events, root "
         f"{checkpoint.root_hash.hex()[:16]}...")
     replies = partners.audit(AUDITOR).ReplayLog(audit_pb2.ReplayLogRequest(start_index=0, limit=1), timeout=10)
     first = next(iter(replies))
@@ -312,7 +403,7 @@ def audit_the_log(network: Network, bootstrap: str, out_dir: Path, say: Callable
     verify_inclusion(proof.leaf_input, proof.leaf_index, proof.tree_size, list(proof.audit_path),
                      checkpoint.root_hash)
     say(f"    inclusion proof of event {first.event_id} ({first.event_type}) at leaf {proof.leaf_index}: verified")
-    say("11. the auditor replays Kafka from offset 0 on its own, independently of the audit database:")
+    say("13. the auditor replays Kafka from offset 0 on its own, independently of the audit database:")
     run = run_replay(ReplayOptions(bootstrap=bootstrap, network_dir=network.network_dir, out_dir=out_dir,
                                    progress=False))
     report = run.report

@@ -44,6 +44,7 @@ from nameko.extensions import Entrypoint
 from services.audit.application.records import SourceRecord
 from services.core.runtime import config as cfg
 from services.core.runtime.kafka_entrypoint import RebalanceForwarder
+from services.core.runtime.outage import BrokerOutage
 
 log = logging.getLogger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -138,8 +139,14 @@ class BatchConsumerEntrypoint(Entrypoint):  # type: ignore[misc]  # nameko is un
             self._consumer.subscribe(list(subscription.topics), listener=RebalanceForwarder(self))
             self._require_topics()
             log.info("batch consumer joined group %s on %s", subscription.group_id, list(subscription.topics))
+            outage = BrokerOutage(subscription.group_id)
             while not self._stopping:
-                polled = self._consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=subscription.max_records)
+                try:
+                    polled = self._consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=subscription.max_records)
+                except KafkaError as error:  # a retriable one (every broker down...) waits: runtime/outage.py
+                    outage.failed(error)
+                    continue
+                outage.answered()
                 if polled:
                     self._handle(_batch_of(polled))
             log.info("batch consumer %s stopping: %s", subscription.group_id, dict(self.stats))

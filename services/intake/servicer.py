@@ -49,6 +49,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         """See IntakeApplication.get_subject_consent."""
         return self._application.get_subject_consent(caller_of(context), request)
 
+    def EraseSubject(self, request: intake_pb2.EraseSubjectRequest,
+                     context: grpc.ServicerContext) -> intake_pb2.EraseSubjectResponse:
+        """See IntakeApplication.erase_subject."""
+        return self._application.erase_subject(caller_of(context), request)
+
 
 def register(application: IntakeApplication) -> Callable[[grpc.Server], None]:
     """What ``run_edge`` calls to add the intake servicer to its server."""

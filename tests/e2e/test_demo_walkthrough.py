@@ -29,6 +29,8 @@ def test_the_demo_walkthrough_and_the_auditors_replay_pass(e2e_network: LocalNet
     assert "is closed" in trail
     assert "psi-cus-01:expired -> psi-lim-01:completed" in trail
     assert "psi-cus-01  handoff_expired" in trail and "alb-cus-01  consent_revoked" in trail
+    assert "pro-nna-01 accepts the child-protection offer and opens the case file: intact" in trail
+    assert "pol-mdd-01 erases subject" in trail and "leg-aqp-01 asks for the key: FAILED_PRECONDITION" in trail
 
     status = audit_the_log(e2e_network, kafka_bootstrap, tmp_path / "audit", say=lines.append)
     assert status == 0, "\n".join(lines)

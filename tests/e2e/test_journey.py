@@ -39,6 +39,7 @@ from tests.e2e.support import (
     release_request,
     status_code,
     trail,
+    wait_for,
     wait_for_handoff,
 )
 
@@ -147,6 +148,13 @@ def test_adult_referral_from_submission_to_closed_loop(partner: Callable[[str], 
     # Coordinators follow referrals too (ADR 11), and see the same status.
     assert get_referral(coordinator, referral_id) == closed
 
-    # Completed: the shelter holds no accepted or in-service handoff any more, so no further release.
-    assert status_code(lambda: shelter.intake.ReleaseKey(release_request(subject_id), timeout=RPC_TIMEOUT_S)
-                       ) == grpc.StatusCode.FAILED_PRECONDITION
+    # Completed: the shelter holds no accepted or in-service handoff any more, so no further release (once
+    # intake's worker has applied ServiceCompleted from referral's topic: a moment after the referral closed).
+    def refused() -> bool:
+        try:
+            shelter.intake.ReleaseKey(release_request(subject_id), timeout=RPC_TIMEOUT_S)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error
+            return True
+        return False
+    wait_for(refused, 15, "intake to refuse the shelter's key once its service completed", interval_s=0.1)

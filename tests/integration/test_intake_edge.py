@@ -121,7 +121,7 @@ def test_the_edge_serves_intake_relays_its_events_and_stops_on_sigterm(edge, int
     kek = tmp_path / "keys" / "kek.key"
     assert stat.S_IMODE(kek.stat().st_mode) == 0o600 and kek.stat().st_size == 32
     engine = sa.create_engine(f"sqlite+pysqlite:///{tmp_path / 'intake.db'}")
-    assert current(engine) == ("intake_0001",)
+    assert current(engine) == ("intake_0002",)
     engine.dispose()
 
     process.signal(signal.SIGTERM)

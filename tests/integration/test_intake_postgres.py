@@ -1,4 +1,5 @@
-"""Intake's application on PostgreSQL: idempotency under concurrency, concurrent consents, a release.
+"""Intake's application on PostgreSQL: idempotency under concurrency, concurrent consents, a release, an erasure
+racing key releases.
 
 What is real: PostgreSQL (a schema of its own per test, migrated by intake's branch), a ``network init``
 network, the key vault, the event store and HPKE. What is replaced: the clock and the release wait's sleep.
@@ -16,9 +17,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from services.core.application import FailedPrecondition, Unavailable
 from services.core.eventstore.schema import events
 from services.core.generated.referralnet.consent.v1.consent_pb2 import DataCategory, Purpose
-from services.core.generated.referralnet.intake.v1.intake_pb2 import RecordConsentRequest, ReleaseKeyRequest
+from services.core.generated.referralnet.intake.v1.intake_pb2 import (
+    EraseSubjectRequest,
+    RecordConsentRequest,
+    ReleaseKeyRequest,
+)
 from services.core.identity.keystore import load_org_kem_key
 from services.core.identity.network import NetworkCreated
 from services.core.keyvault.store import subjects as vault_subjects
@@ -99,3 +105,39 @@ def test_a_release_on_postgresql_opens_client_side(pg_intake):
                             intake.network.directory)
     assert files == [case_file()]
     assert [event.event_type for event in intake.stream(answer.subject_id)][-1] == "KeyReleased"
+
+
+def test_an_erasure_racing_key_releases_on_postgresql_leaves_no_release_after_it(pg_intake):
+    intake = pg_intake
+    answer = intake.app.submit_referral(intake.caller(POLICE), submission())
+    subject_id = answer.subject_id
+    intake.apply(handoff_event("HandoffOffered", subject_id, SHELTER, referral_id=answer.referral_id), 1)
+    intake.apply(handoff_event("HandoffAccepted", subject_id, SHELTER, referral_id=answer.referral_id), 2)
+    barrier = threading.Barrier(9)
+    request = ReleaseKeyRequest(subject_id=subject_id, purpose=Purpose.PURPOSE_SERVICE_DELIVERY,
+                                category=DataCategory.DATA_CATEGORY_CASE_FILE)
+
+    def release(_: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            intake.app.release_key(intake.caller(SHELTER), request)
+        except (FailedPrecondition, Unavailable):  # erased by then, or too many writers at once
+            return "refused"
+        return "released"
+
+    def erase() -> None:
+        barrier.wait(timeout=30)
+        intake.app.erase_subject(intake.caller(POLICE), EraseSubjectRequest(subject_id=subject_id))
+
+    with ThreadPoolExecutor(9) as pool:
+        releases = [pool.submit(release, index) for index in range(8)]
+        erasure = pool.submit(erase)
+        outcomes = [future.result(timeout=60) for future in releases]
+        erasure.result(timeout=60)
+
+    names = [payload.DESCRIPTOR.name for payload in intake.payloads(subject_id)]
+    assert names.count("SubjectErased") == 1
+    assert "KeyReleased" not in names[names.index("SubjectErased"):]
+    assert names.count("KeyReleased") == outcomes.count("released")
+    with pytest.raises(FailedPrecondition):
+        intake.app.release_key(intake.caller(SHELTER), request)

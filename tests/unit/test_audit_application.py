@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from services.audit.adapters import custody_store as store
@@ -335,6 +336,29 @@ def test_the_ledger_answers_only_auditors_and_coordinators_and_names_what_is_wro
         queries.replay_log(auditor, api.ReplayLogRequest(limit=10_001))
     with pytest.raises(NotFound):
         queries.get_checkpoint(auditor, api.GetCheckpointRequest(tree_size=3))
+
+
+def test_out_of_range_sizes_indexes_and_instants_are_answered_not_failed(engine, writer, envelopes, network, queries):
+    """What the security fuzzing found (tests/security/test_fuzz.py): sizes and indexes past a signed 64-bit
+    integer, and timestamps outside google.protobuf.Timestamp's range, once made the edge answer INTERNAL."""
+    first, _, _ = story_batches(envelopes)
+    writer.ingest(first)
+    writer.checkpoint()
+    auditor = caller(network.directory, "aud-lim-01")
+    for size in (2**63, 2**64 - 1):
+        with pytest.raises(NotFound):
+            queries.get_checkpoint(auditor, api.GetCheckpointRequest(tree_size=size))
+        with pytest.raises(InvalidArgument):
+            queries.replay_log(auditor, api.ReplayLogRequest(start_index=size))
+    for bad in (Timestamp(nanos=-1), Timestamp(seconds=253402300800), Timestamp(seconds=-62135596801),
+                Timestamp(seconds=1, nanos=1_000_000_000)):
+        with pytest.raises(InvalidArgument):
+            queries.compliance_report(auditor, api.ComplianceReportRequest(from_time=bad))
+        with pytest.raises(InvalidArgument):
+            queries.compliance_report(auditor, api.ComplianceReportRequest(to_time=bad))
+    edges = api.ComplianceReportRequest(from_time=Timestamp(seconds=-62135596800),
+                                        to_time=Timestamp(seconds=253402300799, nanos=999_999_999))
+    assert queries.compliance_report(auditor, edges).events_checked == 4
 
 
 def test_replay_log_streams_entries_in_leaf_order_from_an_index_within_the_limit(engine, writer, envelopes, network):

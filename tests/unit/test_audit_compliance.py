@@ -21,6 +21,7 @@ from services.audit.domain.compliance import (
     MINOR_WITHOUT_CONSENT,
     OFFER,
     OFFER_WITHOUT_CONSENT,
+    RELEASE_AFTER_ERASURE,
     RELEASE_WITHOUT_CONSENT,
     SEQUENCE_DUPLICATE,
     SEQUENCE_GAP,
@@ -31,6 +32,7 @@ from services.audit.domain.compliance import (
 from services.core.envelope import EventHeader, new_event_id
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
 from services.core.generated.referralnet.consent.v1 import consent_pb2 as consent
+from services.core.generated.referralnet.intake.v1 import events_pb2 as intake
 from services.core.generated.referralnet.referral.v1 import events_pb2 as referral
 from tests.unit.identity_factories import make_directory
 from tests.unit.referral_support import HOUR_US, SubjectFeed
@@ -119,6 +121,48 @@ def test_a_key_released_after_the_consent_was_revoked_is_a_release_without_conse
     assert violation.event_ids == (released[0].event_id,)
     assert violation.subject_id == feed.subject_id
     assert f"{given[1].consent_id}, was revoked at" in violation.detail
+
+
+def erasure(feed: SubjectFeed, by: str = "pol-mdd-01") -> tuple[EventHeader, Message]:
+    message = intake.SubjectErased(subject_id=feed.subject_id, erased_by_org=by, erased_at_unix_micros=feed.clock())
+    return feed.header(message), message
+
+
+def test_an_erased_subject_is_checked_clean_and_its_releases_before_the_erasure_stay_disclosures():
+    feed = SubjectFeed()
+    given = feed.consent(role=vocab.ORG_ROLE_SHELTER)
+    submitted = feed.submission(consent_ids=[given[1].consent_id])
+    feed.clock.advance(HOUR_US)
+    released = release(feed, SHELTER, given[1].consent_id)
+    feed.clock.advance(HOUR_US)
+    erased = erasure(feed)
+    checker = ComplianceChecker(ROLES)
+    observe_all(checker, [erased, released, submitted, given])  # read in any order: positions decide
+
+    result = checker.result()
+
+    assert result.clean and result.events_checked == 4
+    assert [d.event_id for d in result.disclosures] == [released[0].event_id]
+
+
+def test_a_key_released_after_the_subjects_erasure_is_a_violation_whatever_its_instant_says():
+    feed = SubjectFeed()
+    given = feed.consent(role=vocab.ORG_ROLE_SHELTER)
+    feed.clock.advance(HOUR_US)
+    erased = erasure(feed)
+    feed.clock.advance(-1)  # a clock that went back a little: the stream's order still shows it
+    released = release(feed, SHELTER, given[1].consent_id)
+    again = erasure(feed, by="coo-lim-01")
+    checker = ComplianceChecker(ROLES)
+    observe_all(checker, [given, erased, released, again])
+
+    [violation] = checker.result().violations
+
+    assert violation.check == RELEASE_AFTER_ERASURE
+    assert violation.event_ids == (erased[0].event_id, released[0].event_id)
+    assert violation.subject_id == feed.subject_id
+    assert checks(checker.result(subject_id=feed.subject_id)) == [RELEASE_AFTER_ERASURE]
+    assert checker.result(subject_id="sub-someone-else").clean
 
 
 def test_coverage_is_decided_by_the_instants_not_by_the_order_the_topics_were_read_in():

@@ -25,6 +25,7 @@ from services.core.database import create_engine
 from services.core.events import UnprocessableEvent
 from services.core.eventstore import unit_of_work
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
+from services.core.generated.referralnet.intake.v1 import events_pb2 as intake_events
 from services.core.generated.referralnet.notify.v1 import notify_pb2 as api
 from services.core.generated.referralnet.referral.v1.referral_pb2 import (
     WITHDRAW_REASON_CONSENT_REVOKED,
@@ -294,6 +295,9 @@ def test_an_event_applied_twice_adds_no_second_delivery(world):
 def test_intake_events_notify_does_not_act_on_are_ignored_and_foreign_ones_are_unprocessable(world):
     subject = SubjectFeed(clock=world.clock)
     assert apply_intake(world.app, world.engine, [subject.submission(), subject.key_released("alb-mdd-01")]) == 0
+    erased = intake_events.SubjectErased(subject_id=subject.subject_id, erased_by_org="pol-mdd-01",
+                                         erased_at_unix_micros=world.clock())
+    assert apply_intake(world.app, world.engine, [(subject.header(erased), erased)]) == 0
     with pytest.raises(UnprocessableEvent) as caught:
         apply_intake(world.app, world.engine, [world.referral().offered("alb-mdd-01")])
     assert caught.value.reason == "unroutable_event"

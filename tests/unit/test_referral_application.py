@@ -29,15 +29,17 @@ from services.core.application import (
     PermissionDenied,
 )
 from services.core.database import create_engine
+from services.core.envelope import EventHeader
 from services.core.events import UnprocessableEvent
 from services.core.eventstore import ConcurrencyError, EventStore, NewEvent, StoredEvent, unit_of_work
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
+from services.core.generated.referralnet.intake.v1 import events_pb2 as intake_events
 from services.core.generated.referralnet.referral.v1 import referral_pb2 as api
 from services.core.grpcedge.caller import Caller
 from services.core.identity.directory import Directory
 from services.core.identity.network import NetworkCreated, init_network
 from services.referral.adapters.database import migrate
-from services.referral.adapters.tables import handoffs
+from services.referral.adapters.tables import handoffs, referral_consents
 from services.referral.application.app import ReferralApplication
 from services.referral.bootstrap import build_application, referral_event_store
 from services.referral.domain.deadlines import OfferDeadlines
@@ -403,6 +405,71 @@ def test_with_no_consent_left_for_any_provider_the_revoked_offer_is_escalated(wo
     apply_all(world.app, world.engine, [only, submission, feed.revoke(only[1].consent_id)])
     assert world.stream(submission[1].referral_id) == [
         "ReferralOpened", "HandoffOffered", "HandoffWithdrawn", "ReferralEscalated"]
+
+
+# -- erasure --
+
+def erased(feed: SubjectFeed, by: str = POLICE) -> tuple[EventHeader, intake_events.SubjectErased]:
+    message = intake_events.SubjectErased(subject_id=feed.subject_id, erased_by_org=by,
+                                          erased_at_unix_micros=feed.clock())
+    return feed.header(message), message
+
+
+def test_erasing_a_subject_withdraws_its_active_handoffs_keeps_completed_ones_and_closes_the_referral(world):
+    feed = SubjectFeed(clock=world.clock)
+    referral_id = world.submit(feed)  # shelter, legal aid, psychosocial
+    psychosocial = world.accept("psi-cus-01", referral_id)
+    psychosocial_caller = world.caller("psi-cus-01")
+    world.app.start_service(psychosocial_caller, api.StartServiceRequest(handoff_id=psychosocial.handoff_id))
+    world.app.complete_service(psychosocial_caller, api.CompleteServiceRequest(
+        handoff_id=psychosocial.handoff_id, outcome=H.SERVICE_OUTCOME_COMPLETED_AS_PLANNED))
+    shelter = world.accept("alb-mdd-01", referral_id)
+    legal = world.offer("leg-aqp-01", referral_id)
+    world.clock.advance(HOUR_US)
+
+    apply_all(world.app, world.engine, [erased(feed)])
+
+    events = world.events(f"referral-{referral_id}")
+    assert [e.event_type for e in events[-3:]] == ["HandoffWithdrawn", "HandoffWithdrawn", "ReferralClosed"]
+    assert {(e.message.handoff_id, e.message.reason, e.message.withdrawn_by_org) for e in events[-3:-1]} == {
+        (shelter.handoff_id, H.WITHDRAW_REASON_SUBJECT_ERASED, POLICE),
+        (legal.handoff_id, H.WITHDRAW_REASON_SUBJECT_ERASED, POLICE)}
+    status = world.status(referral_id)
+    assert [need.state for need in status.needs] == [H.NEED_STATE_WITHDRAWN, H.NEED_STATE_WITHDRAWN,
+                                                     H.NEED_STATE_COMPLETED]
+    assert status.state == H.REFERRAL_STATE_CLOSED
+    before = world.events()
+    apply_all(world.app, world.engine, [erased(feed, by=COORDINATOR)])  # a second erasure changes nothing
+    assert len(world.events()) == len(before)
+
+
+def test_an_erased_subjects_escalated_need_is_never_offered_again(world):
+    feed = SubjectFeed(clock=world.clock)
+    only = feed.consent(role=vocab.ORG_ROLE_LEGAL)
+    submission = feed.submission(needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_IMMEDIATE),
+                                        (vocab.SERVICE_TYPE_LEGAL_AID, vocab.URGENCY_ROUTINE)],
+                                 consent_ids=[only[1].consent_id])
+    apply_all(world.app, world.engine, [only, submission])
+    referral_id = submission[1].referral_id
+    assert world.stream(referral_id) == ["ReferralOpened", "ReferralEscalated", "HandoffOffered"]
+
+    erasure = erased(feed)
+    apply_all(world.app, world.engine, [erasure])
+
+    assert world.stream(referral_id)[-1] == "HandoffWithdrawn"
+    assert world.status(referral_id).state == H.REFERRAL_STATE_OPEN  # the escalated need stays as it is
+    assert world.inbox("leg-aqp-01", OFFERED) == []
+    with Session(world.engine) as session:  # no consent covers anything any more: routing offers nothing again
+        rows = session.execute(sa.select(referral_consents.c.revoked_at_us).where(
+            referral_consents.c.subject_id == feed.subject_id)).scalars().all()
+    assert rows == [erasure[1].erased_at_unix_micros]
+
+
+def test_a_person_may_not_give_subject_erased_as_a_withdrawal_reason(world):
+    referral_id = world.submit()
+    with pytest.raises(InvalidArgument):
+        world.app.withdraw_handoff(world.caller(POLICE), api.WithdrawHandoffRequest(
+            handoff_id=world.offer("alb-mdd-01", referral_id).handoff_id, reason=H.WITHDRAW_REASON_SUBJECT_ERASED))
 
 
 # -- who may do what --

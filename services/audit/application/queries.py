@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from services.audit.adapters.tree_store import SqlTree
@@ -28,6 +29,9 @@ MAX_REPLAY = 10_000
 REPLAY_PAGE = 500
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SUBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+MAX_INDEX = 2**63 - 1  # the ledger's indexes are signed 64-bit integers in the database
+# google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def require_auditor(caller: Caller) -> None:
@@ -56,9 +60,12 @@ class AuditQueries:
     def get_checkpoint(self, caller: Caller, request: api.GetCheckpointRequest) -> api.GetCheckpointResponse:
         """The newest checkpoint, or the one of exactly ``tree_size``; NOT_FOUND when there is none."""
         require_auditor(caller)
-        with Session(self._engine) as session:
-            found = (self._tree.checkpoint_of_size(session, request.tree_size) if request.tree_size
-                     else self._tree.latest_checkpoint(session))
+        if request.tree_size > MAX_INDEX:  # no tree is that large (and the database could not be asked)
+            found = None
+        else:
+            with Session(self._engine) as session:
+                found = (self._tree.checkpoint_of_size(session, request.tree_size) if request.tree_size
+                         else self._tree.latest_checkpoint(session))
         if found is None and request.tree_size:
             raise NotFound(field="tree_size", es="no hay un punto de control de ese tamaño",
                            en="there is no checkpoint of that size")
@@ -115,6 +122,8 @@ class AuditQueries:
         if request.limit > MAX_REPLAY:
             raise InvalidArgument("limit", es=f"como máximo {MAX_REPLAY} entradas por llamada",
                                   en=f"at most {MAX_REPLAY} entries per call")
+        if request.start_index > MAX_INDEX:
+            raise InvalidArgument("start_index", es=f"como máximo {MAX_INDEX}", en=f"at most {MAX_INDEX}")
         return self._entries(request.start_index, request.limit or MAX_REPLAY)
 
     def _entries(self, start: int, limit: int) -> Iterator[api.ReplayLogResponse]:
@@ -141,8 +150,8 @@ class AuditQueries:
         if subject_id is not None and not _SUBJECT_ID.fullmatch(subject_id):
             raise InvalidArgument("subject_id", es="debe ser un identificador seudónimo de persona (sub-...)",
                                   en="must be a pseudonymous subject id (sub-...)")
-        from_us = request.from_time.ToMicroseconds() if request.HasField("from_time") else None
-        to_us = request.to_time.ToMicroseconds() if request.HasField("to_time") else None
+        from_us = _micros(request.from_time, "from_time") if request.HasField("from_time") else None
+        to_us = _micros(request.to_time, "to_time") if request.HasField("to_time") else None
         if from_us is not None and to_us is not None and to_us < from_us:
             raise InvalidArgument("to_time", es="no puede ser anterior a from_time", en="cannot be before from_time")
         checkpoint, result = self._reporter.report(subject_id, from_us, to_us)
@@ -170,3 +179,12 @@ class AuditQueries:
             raise _no_checkpoint(field)
         return latest.tree_size
 
+
+
+def _micros(stamp: Timestamp, field: str) -> int:
+    """A timestamp in unix microseconds; INVALID_ARGUMENT outside google.protobuf.Timestamp's valid range."""
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 1_000_000_000):
+        raise InvalidArgument(field, es="debe ser un instante válido (entre los años 1 y 9999)",
+                              en="must be a valid instant (between the years 1 and 9999)")
+    micros: int = stamp.ToMicroseconds()
+    return micros

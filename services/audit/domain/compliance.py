@@ -7,8 +7,9 @@ checker with what they read, so both apply one set of rules:
   None when the payload could not be read, so its stream sequence still counts). It records consents
   (ConsentRecorded, ConsentOverrideRecorded, ConsentRevoked), disclosures (HandoffOffered: routing facts
   to a provider; KeyReleased: a subject's key to an organisation) and minors' referrals, and tracks each
-  stream's sequences per (producer_org, stream_id). Notify's NoticeUndeliverable discloses nothing and
-  names no subject: it counts as checked and in its stream's sequence (``delivery-<id>``), nothing more.
+  stream's sequences per (producer_org, stream_id), and erasures (SubjectErased). Notify's
+  NoticeUndeliverable discloses nothing and names no subject: it counts as checked and in its stream's
+  sequence (``delivery-<id>``), nothing more.
 - ``observe_rejected``: a record that did not verify or decode (a violation named by its reason).
 - ``observe_dead_letter``: a record some consumer dead-lettered (listed, so nothing is lost silently).
 - ``observe_violation``: a finding made elsewhere (the CLI's ``checkpoint_inconsistent``).
@@ -22,6 +23,11 @@ org or its role, the purpose and the data category. Offers disclose ``DATA_CATEG
 ``PURPOSE_SERVICE_DELIVERY``; releases their own purpose and category. A minor's referral needs a consent
 in force given by a guardian or the child-protection authority, or a coordinator's override (intake's
 :func:`~services.intake.domain.consent.minor_may_be_referred`).
+
+An erased subject is checked like any other (crypto-shredding leaves its envelopes' hashes and signatures
+intact, so they still verify); a KeyReleased after its subject's SubjectErased is ``release_after_erasure``.
+"After" is by position on the subject's stream (both are intake's, on ``subject-<id>``), which intake
+decides in one unit of work per event, so it holds whatever the clocks said.
 
 Filters (``result``): a subject keeps what is attributed to it (events by their payload's ``subject_id``);
 a period ``[from_us, to_us)`` keeps findings and disclosures by the instant they happened. A rejected
@@ -58,6 +64,7 @@ from services.core.identity.directory import Directory
 from services.intake.domain.consent import Consent, ConsentScope, covering, minor_may_be_referred
 
 RELEASE_WITHOUT_CONSENT = "release_without_consent"
+RELEASE_AFTER_ERASURE = "release_after_erasure"
 OFFER_WITHOUT_CONSENT = "offer_without_consent"
 MINOR_WITHOUT_CONSENT = "minor_without_consent"
 SEQUENCE_GAP = "sequence_gap"
@@ -181,6 +188,8 @@ class ComplianceChecker:
         self._revocations: dict[str, tuple[int, str]] = {}
         self._disclosures: list[_PendingDisclosure] = []
         self._minors: list[tuple[str, str, str, int]] = []  # subject, event id, referral id, submitted at
+        self._erasures: dict[tuple[str, str], tuple[int, str]] = {}  # (producer, stream) -> first erasure's seq, id
+        self._releases: list[tuple[str, str, int, str, str, int]] = []  # producer, stream, seq, id, what, at
         self._streams: dict[tuple[str, str], _Stream] = {}
         self._findings: list[_Finding] = []
         self._instants: dict[str, array[int]] = {}
@@ -257,6 +266,14 @@ class ComplianceChecker:
                 self._revocations[message.consent_id] = (message.revoked_at_unix_micros, message.revoked_by_org)
         elif isinstance(message, intake.KeyReleased):
             self._disclosures.append(_release(header, message))
+            self._releases.append((header.producer_org, header.stream_id, header.stream_sequence, header.event_id,
+                                   f"KeyReleased {message.release_id} to {message.recipient_org}",
+                                   message.released_at_unix_micros))
+        elif isinstance(message, intake.SubjectErased):
+            stream = (header.producer_org, header.stream_id)
+            earlier = self._erasures.get(stream)
+            if earlier is None or header.stream_sequence < earlier[0]:
+                self._erasures[stream] = (header.stream_sequence, header.event_id)
         elif isinstance(message, referral.HandoffOffered):
             self._disclosures.append(_offer(header, message))
         elif isinstance(message, intake.ReferralSubmitted) and message.minor:
@@ -290,7 +307,8 @@ class ComplianceChecker:
                 return True
             return (from_us is None or at_us >= from_us) and (to_us is None or at_us < to_us)
 
-        findings = [*self._findings, *self._coverage_findings(), *self._minor_findings(), *self._sequence_findings()]
+        findings = [*self._findings, *self._coverage_findings(), *self._minor_findings(), *self._sequence_findings(),
+                    *self._erasure_findings()]
         violations = [finding.violation for finding in sorted(findings, key=_finding_order)
                       if wanted(finding.violation.subject_id, finding.at_us)]
         disclosures = sorted((pending.disclosure for pending in self._disclosures
@@ -337,6 +355,16 @@ class ComplianceChecker:
             detail = (f"ReferralSubmitted {referral_id} of a minor at {_instant(at)}: no consent in force was given "
                       f"by a guardian or the child-protection authority, and no coordinator override")
             yield _Finding(Violation(MINOR_WITHOUT_CONSENT, detail, (event_id,), subject_id), at)
+
+    def _erasure_findings(self) -> Iterable[_Finding]:
+        for producer, stream_id, sequence, event_id, what, at in self._releases:
+            erasure = self._erasures.get((producer, stream_id))
+            if erasure is None or sequence < erasure[0]:
+                continue
+            subject_id = self._streams[(producer, stream_id)].subject_id
+            detail = (f"{what} at {_instant(at)} (sequence {sequence} of stream {stream_id}): subject {subject_id} "
+                      f"was erased before it (SubjectErased {erasure[1]}, sequence {erasure[0]})")
+            yield _Finding(Violation(RELEASE_AFTER_ERASURE, detail, (erasure[1], event_id), subject_id), at)
 
     def _sequence_findings(self) -> Iterable[_Finding]:
         for (producer, stream_id), stream in self._streams.items():

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf.message import DecodeError
 
 from services.core.envelope import format as fmt
+from services.core.envelope.benchmark import NULL_FORMAT_VERSION, NULL_SIGNATURE, null_crypto_enabled
 from services.core.envelope.ciphers import CipherCache
 from services.core.envelope.errors import MalformedEnvelopeError, UnsupportedVersionError
 from services.core.envelope.format import SectionKind
@@ -57,17 +58,23 @@ class ParsedEnvelope:
     header_digest: bytes
     sections: tuple[SealedSection, ...]
     signature: bytes
+    format_version: int = fmt.FORMAT_VERSION
 
 
 class Sealer:
     """Seals events for one signer: AES-256-GCM per section, then one Ed25519 signature."""
 
     def __init__(self, signer: EnvelopeSigner, ciphers: CipherCache | None = None,
-                 nonces: Callable[[int], bytes] = os.urandom) -> None:
-        """``nonces(n)`` gives n random bytes; only known-answer vectors replace ``os.urandom``."""
+                 nonces: Callable[[int], bytes] = os.urandom, *, network_id: str | None = None) -> None:
+        """``nonces(n)`` gives n random bytes; only known-answer vectors replace ``os.urandom``.
+
+        ``network_id`` is the network the signer belongs to: only a benchmark network may have crypto
+        switched off (:mod:`services.core.envelope.benchmark`); without it, crypto is always on.
+        """
         self._signer = signer
         self._ciphers = ciphers or CipherCache()
         self._nonces = nonces
+        self._null_crypto = null_crypto_enabled(network_id) if network_id else False
 
     @property
     def ciphers(self) -> CipherCache:
@@ -90,6 +97,8 @@ class Sealer:
             raise MalformedEnvelopeError(msg)
         header_bytes = header.encode()
         header_digest = fmt.header_digest(header_bytes)
+        if self._null_crypto:
+            return _seal_null(header_bytes, header_digest, sections)
         nonces = self._nonces(fmt.NONCE_BYTES * len(sections))
         sealed, digests = [], []
         for index, kind in enumerate(sorted(sections)):
@@ -110,8 +119,31 @@ class Sealer:
                            canonical_hash=fmt.canonical_hash(signing_input, signature))
 
 
-def parse_envelope(wire: bytes) -> ParsedEnvelope:
-    """Split wire bytes into an envelope's parts; every structural problem names its field."""
+def _seal_null(header_bytes: bytes, header_digest: bytes, sections: Mapping[SectionKind, tuple[DataKey, bytes]],
+               ) -> SealedEvent:
+    """A benchmark network's envelope with crypto off: plaintext sections, zero tags, nonces and signature."""
+    nonce, tag = bytes(fmt.NONCE_BYTES), bytes(fmt.TAG_BYTES)
+    sealed, digests = [], []
+    for kind in sorted(sections):
+        key, plaintext = sections[kind]
+        body = plaintext + tag
+        digest = fmt.section_digest(kind, key.key_id, nonce, body)
+        sealed.append(envelope_pb2.SealedSection(kind=cast("envelope_pb2.SectionKind", kind), key_id=key.key_id,
+                                                 nonce=nonce, ciphertext=body, digest=digest))
+        digests.append(digest)
+    signing_input = fmt.signing_input(header_digest, digests, version=NULL_FORMAT_VERSION)
+    envelope = envelope_pb2.Envelope(format_version=NULL_FORMAT_VERSION, header=header_bytes,
+                                     header_digest=header_digest, sections=sealed, signature=NULL_SIGNATURE)
+    return SealedEvent(wire=envelope.SerializeToString(deterministic=True),
+                       canonical_hash=fmt.canonical_hash(signing_input, NULL_SIGNATURE))
+
+
+def parse_envelope(wire: bytes, *, allow_null_crypto: bool = False) -> ParsedEnvelope:
+    """Split wire bytes into an envelope's parts; every structural problem names its field.
+
+    A benchmark network's null-crypto envelope is refused (UnsupportedVersionError) unless
+    ``allow_null_crypto``, which only a Verifier with the benchmark switch honoured passes.
+    """
     envelope = envelope_pb2.Envelope()
     try:
         envelope.ParseFromString(wire)
@@ -119,7 +151,8 @@ def parse_envelope(wire: bytes) -> ParsedEnvelope:
         msg = "envelope: not a valid Envelope encoding"
         raise MalformedEnvelopeError(msg) from None
     _require(envelope.format_version != 0, "format_version", "missing")  # absent, or bytes that are no envelope
-    if envelope.format_version != fmt.FORMAT_VERSION:
+    null_crypto = allow_null_crypto and envelope.format_version == NULL_FORMAT_VERSION
+    if envelope.format_version != fmt.FORMAT_VERSION and not null_crypto:
         msg = f"envelope.format_version: {envelope.format_version} is not supported (only {fmt.FORMAT_VERSION})"
         raise UnsupportedVersionError(msg)
     _require(len(envelope.header_digest) == fmt.DIGEST_BYTES, "header_digest", "must be 32 bytes")
@@ -129,7 +162,7 @@ def parse_envelope(wire: bytes) -> ParsedEnvelope:
     kinds = [section.kind for section in sections]
     _require(kinds == sorted(set(kinds)), "sections", "must be in ascending kind order, one per kind")
     return ParsedEnvelope(header_bytes=envelope.header, header_digest=envelope.header_digest,
-                          sections=sections, signature=envelope.signature)
+                          sections=sections, signature=envelope.signature, format_version=envelope.format_version)
 
 
 def _parse_section(index: int, section: envelope_pb2.SealedSection) -> SealedSection:

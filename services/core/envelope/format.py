@@ -62,9 +62,13 @@ def section_digest(kind: int, key_id: str, nonce: bytes, ciphertext: bytes) -> b
     return digest.digest()
 
 
-def signing_input(header_digest_bytes: bytes, section_digests: list[bytes]) -> bytes:
-    """What Ed25519 signs: ``SIGN_DOMAIN || u8(version) || header_digest || u8(n) || section_digest...``."""
-    return (SIGN_DOMAIN + bytes((FORMAT_VERSION,)) + header_digest_bytes + bytes((len(section_digests),))
+def signing_input(header_digest_bytes: bytes, section_digests: list[bytes], version: int = FORMAT_VERSION) -> bytes:
+    """What Ed25519 signs: ``SIGN_DOMAIN || u8(version) || header_digest || u8(n) || section_digest...``.
+
+    ``version`` is 1 for every real envelope; a benchmark network's null-crypto envelope puts the low byte
+    of its own version there (:mod:`services.core.envelope.benchmark`).
+    """
+    return (SIGN_DOMAIN + bytes((version & 0xFF,)) + header_digest_bytes + bytes((len(section_digests),))
             + b"".join(section_digests))
 
 

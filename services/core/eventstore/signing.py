@@ -28,5 +28,6 @@ def service_event_store(network_dir: Path, service: str, directory: Directory) -
     if private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) != listed:
         msg = f"{network_dir}: the signing key of service {service} is not the one the directory lists as {key_id}"
         raise KeystoreError(msg)
-    return EventStore(Sealer(EnvelopeSigner(owner, key_id, private_key)), owner, service, key_id,
+    sealer = Sealer(EnvelopeSigner(owner, key_id, private_key), network_id=directory.network_id)
+    return EventStore(sealer, owner, service, key_id,
                       events_topic(service))

@@ -46,6 +46,7 @@ from services.core.runtime.dead_letter import DeadLetter, Origin, dead_letter_he
 from services.core.runtime.delivery import ConsumedEvent
 from services.core.runtime.dependencies import Settlement, UnitOfWork
 from services.core.runtime.dispatch import Dispatcher, Pending
+from services.core.runtime.outage import BrokerOutage
 from services.core.telemetry.propagation import header_value
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class KafkaConsumerEntrypoint(Entrypoint):  # type: ignore[misc]  # nameko is un
     # -- the polling greenthread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._outage = BrokerOutage(self.consumer_name)
         self._consumer = KafkaConsumer(
             bootstrap_servers=self._servers, group_id=self.group_id, client_id=f"{self.consumer_name}-{os.getpid()}",
             enable_auto_commit=False, isolation_level="read_committed", auto_offset_reset="earliest",
@@ -189,7 +191,12 @@ class KafkaConsumerEntrypoint(Entrypoint):  # type: ignore[misc]  # nameko is un
         # While work runs, poll without waiting (fetching goes on in kafka-python's IO loop) and sleep until
         # a worker reports instead: a completion frees its stream's next record at once. Measured: a 5 ms
         # poll timeout gave 380 events/s, 25 ms gave 270.
-        records = self._consumer.poll(timeout_ms=0 if busy else 200, max_records=max(1, room))
+        try:
+            records = self._consumer.poll(timeout_ms=0 if busy else 200, max_records=max(1, room))
+        except KafkaError as error:  # a retriable one (every broker down...) waits; see runtime/outage.py
+            self._outage.failed(error)
+            return
+        self._outage.answered()
         for partition, batch in records.items():
             for record in batch:  # no yield in here: a revocation sees every returned record tracked
                 self._dispatcher.fetched(partition, record.offset, record.key, record)

@@ -22,6 +22,7 @@ INTAKE_EVENTS = EventCatalogue([
     intake_events.ConsentRevoked,
     intake_events.ReferralSubmitted,
     intake_events.KeyReleased,
+    intake_events.SubjectErased,
 ])
 """Intake's events (topic ``referralnet.intake.events.v1``), schema version 1."""
 

@@ -67,7 +67,13 @@ def load_subject(session: Session, subject_id: str) -> Subject | None:
         return None
     orgs = session.execute(sa.select(referrers.c.org_id).where(referrers.c.subject_id == subject_id)).scalars()
     return Subject(subject_id=row.subject_id, minor=bool(row.minor), created_by_org=row.created_by_org,
-                   referrers=frozenset(orgs))
+                   referrers=frozenset(orgs), erased_at_micros=row.erased_at_us, erased_by_org=row.erased_by_org or "")
+
+
+def is_erased(session: Session, subject_id: str) -> bool:
+    """Whether the subject was erased (False for a subject intake does not know)."""
+    erased_at = session.execute(sa.select(subjects.c.erased_at_us).where(subjects.c.subject_id == subject_id)).first()
+    return erased_at is not None and erased_at[0] is not None
 
 
 def insert_subject(session: Session, subject_id: str, *, minor: bool, created_by_org: str,
@@ -78,7 +84,7 @@ def insert_subject(session: Session, subject_id: str, *, minor: bool, created_by
 
 
 def update_subject(session: Session, subject_id: str, **values: Any) -> None:  # noqa: ANN401 -- column values
-    """Change columns of a subject's row (``minor``, ``override_consent_id``)."""
+    """Change columns of a subject's row (``minor``, ``override_consent_id``, ``erased_at_us``...)."""
     session.execute(sa.update(subjects).where(subjects.c.subject_id == subject_id).values(**values))
 
 

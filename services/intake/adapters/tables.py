@@ -25,6 +25,9 @@ subjects = sa.Table(
     sa.Column("created_at_us", sa.BigInteger, nullable=False),
     # The latest coordinator override recorded on the subject (its consent row says whether it is in force).
     sa.Column("override_consent_id", sa.String(_ID), nullable=True),
+    # Set once, when the subject was erased (its keys crypto-shredded): nothing is added or released after.
+    sa.Column("erased_at_us", sa.BigInteger, nullable=True),
+    sa.Column("erased_by_org", sa.String(_ID), nullable=True),
 )
 
 referrers = sa.Table(

@@ -127,12 +127,15 @@ def get_subject_consent(context: IntakeContext, caller: Caller,
 
 
 def _managed_subject(session: Session, caller: Caller, subject_id: str, *, override: bool = False) -> Subject:
-    """The subject, if the caller may manage its consent; an override needs a subject registered as a minor."""
+    """The subject, if the caller may manage its consent and it was not erased; an override needs a subject
+    registered as a minor."""
     subject = repo.load_subject(session, subject_id)
     if subject is None:
         raise subject_unknown(caller.role == COORDINATOR)
     if not may_manage_consent(subject, caller.org_id, caller.role):
         raise denied()
+    if subject.erased:
+        raise subject_erased()
     if override and not subject.minor:
         raise FailedPrecondition(field="grant.given_by",
                                  es="una excepción de la coordinación solo se registra para una persona menor de edad",

@@ -70,7 +70,7 @@ class IntakeContext:
     clock: Callable[[], int] = now_micros
     after_commit: Callable[[], None] = _nothing
     release_wait: ReleaseWait = field(default_factory=ReleaseWait)
-    append_attempts: int = 5
+    append_attempts: int = 10
 
     def is_org(self, org_id: str) -> bool:
         """Whether ``org_id`` is an organisation of the signed directory."""
@@ -109,9 +109,11 @@ class IntakeContext:
                 if new_events:
                     self._notify()
                 return result
-            # Exponential backoff with full jitter (10, 20, 40, 80 ms caps): a linear 0-5 ms jitter let six
-            # writers on one PostgreSQL stream collide again round after round under load (seen in CI).
-            time.sleep(random.uniform(0, 0.01 * 2 ** (attempt - 1)))  # noqa: S311 -- jitter, not a secret
+            # Exponential backoff with full jitter (10, 20, 40, 80, 160, then 200 ms caps): a linear 0-5 ms jitter
+            # let six writers on one PostgreSQL stream collide again round after round under load (seen in CI).
+            # Each round at least one writer wins, so k concurrent writers need up to k attempts: 10, not the 5
+            # that left one of eight concurrent consents on SQLite without a turn on a loaded machine (CI).
+            time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** (attempt - 1))))  # noqa: S311 -- jitter, not a secret
         raise Unavailable(es="hay demasiados cambios simultáneos sobre esta persona; vuelva a intentarlo",
                           en="too many concurrent changes to this subject; please retry")
 

@@ -3,7 +3,8 @@
 The decision (services.intake.domain.release) is taken on the worker's view of the handoffs; while it says
 "wait" (no active handoff yet, as when the acceptance has not reached intake), this polls for up to
 min(call deadline, 3 s). The grant is decided again in the unit of work that appends KeyReleased to the
-subject's stream, so a revocation committed meanwhile (same stream) refuses it.
+subject's stream, so a revocation or an erasure committed meanwhile (same stream) refuses it. An erased
+subject is FAILED_PRECONDITION to an organisation that held one of its handoffs, PERMISSION_DENIED to others.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _is_provider(context: IntakeContext, org_id: str) -> bool:
 
 def _decide(context: IntakeContext, caller: Caller, request: ReleaseKeyRequest, session: Session) -> ReleaseDecision:
     held = repo.handoffs_held(session, request.subject_id, caller.org_id)
+    if repo.is_erased(session, request.subject_id):  # FailedPrecondition only for an org that held a handoff
+        raise subject_erased() if held else denied()
     consents = repo.load_consents(session, request.subject_id)
     return decide_release(held, consents, caller.org_id, caller.role, request.purpose, request.category,
                           context.clock())

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from services.core.envelope import now_micros
 from services.core.eventstore import EventStore
 from services.core.generated.referralnet.intake.v1.intake_pb2 import (
+    EraseSubjectRequest,
+    EraseSubjectResponse,
     GetSubjectConsentRequest,
     GetSubjectConsentResponse,
     RecordConsentRequest,
@@ -31,7 +33,7 @@ from services.core.identity.directory import Directory
 from services.core.keyvault import KeyVault
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.intake.adapters.referral_events import ReferralEvent
-from services.intake.application import consents, handoffs, release, submission
+from services.intake.application import consents, erasure, handoffs, release, submission
 from services.intake.application.context import IntakeContext, ReleaseWait
 
 
@@ -45,7 +47,7 @@ class IntakeApplication:
     def __init__(self, engine: sa.Engine, events: EventStore, vault: KeyVault, routing_keys: NetworkRoutingKeys,
                  directory: Directory, *, after_commit: Callable[[], None] = _nothing,
                  clock: Callable[[], int] = now_micros, release_wait: ReleaseWait | None = None,
-                 append_attempts: int = 5) -> None:
+                 append_attempts: int = 10) -> None:
         """``after_commit`` runs after each commit that appended events (the edge wakes its outbox relay);
         ``clock`` gives Unix microseconds; ``release_wait`` bounds ReleaseKey's wait for the worker."""
         self.context = IntakeContext(engine=engine, events=events, vault=vault, routing_keys=routing_keys,
@@ -71,6 +73,10 @@ class IntakeApplication:
     def get_subject_consent(self, caller: Caller, request: GetSubjectConsentRequest) -> GetSubjectConsentResponse:
         """Every consent of the subject, oldest first."""
         return consents.get_subject_consent(self.context, caller, request)
+
+    def erase_subject(self, caller: Caller, request: EraseSubjectRequest) -> EraseSubjectResponse:
+        """Crypto-shred the subject's keys and record SubjectErased (idempotent)."""
+        return erasure.erase_subject(self.context, caller, request)
 
     @staticmethod
     def apply_referral_event(session: Session, event: ReferralEvent) -> bool:

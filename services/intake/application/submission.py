@@ -140,6 +140,8 @@ def _check(session: Session, caller: Caller, request: SubmitReferralRequest, sub
         recorded = repo.load_consents(session, subject_id)
         if not may_refer(subject, caller.org_id, recorded, now):
             raise denied()
+        if subject.erased:
+            raise subject_erased()
     require_minor_consent(request.minor, [grant.given_by for grant in request.consents], recorded, now)
     if not request.consents and not any(consent.in_force(now) for consent in recorded):
         raise FailedPrecondition(field="consents",
@@ -160,5 +162,8 @@ def _earlier_answer(context: IntakeContext, caller: Caller, request: SubmitRefer
                             es="esta clave de idempotencia ya se usó con otra solicitud distinta",
                             en="this idempotency key was already used for a different request")
     response = SubmitReferralResponse.FromString(earlier.response)
+    with context.read() as session:
+        if repo.is_erased(session, response.subject_id):
+            raise subject_erased()
     response.replayed = True
     return response

@@ -32,6 +32,13 @@ class Subject:
     minor: bool
     created_by_org: str
     referrers: frozenset[str]
+    erased_at_micros: int | None = None
+    erased_by_org: str = ""
+
+    @property
+    def erased(self) -> bool:
+        """Whether the subject was erased (its keys crypto-shredded)."""
+        return self.erased_at_micros is not None
 
 
 def denied() -> PermissionDenied:

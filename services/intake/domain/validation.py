@@ -29,6 +29,7 @@ from services.core.generated.referralnet.consent.v1.consent_pb2 import (
 )
 from services.core.generated.referralnet.intake.v1.intake_pb2 import (
     CaseFile,
+    EraseSubjectRequest,
     GetSubjectConsentRequest,
     RecordConsentRequest,
     ReleaseKeyRequest,
@@ -237,5 +238,10 @@ def validate_release(request: ReleaseKeyRequest) -> None:
 
 
 def validate_get_consent(request: GetSubjectConsentRequest) -> None:
+    """A subject id as intake assigned it."""
+    check_subject_id(request.subject_id)
+
+
+def validate_erase(request: EraseSubjectRequest) -> None:
     """A subject id as intake assigned it."""
     check_subject_id(request.subject_id)

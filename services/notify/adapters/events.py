@@ -35,7 +35,7 @@ REFERRAL_EVENTS = EventCatalogue([
 
 INTAKE_EVENTS = EventCatalogue([
     intake_events.ConsentRecorded, intake_events.ConsentOverrideRecorded, intake_events.ConsentRevoked,
-    intake_events.ReferralSubmitted, intake_events.KeyReleased,
+    intake_events.ReferralSubmitted, intake_events.KeyReleased, intake_events.SubjectErased,
 ])
 """Intake's events (``referralnet.intake.events.v1``), schema version 1: only their routing sections."""
 

@@ -12,7 +12,8 @@ Who is told what (docs/adr/0014-notify.md):
 - ConsentRevoked: the consent is marked revoked; CONSENT_REVOKED to each provider the consent named that
   held an active (offered, accepted, in service) handoff of the subject at the instant of revocation, about its
   oldest such handoff.
-- ReferralOpened, ReferralClosed, CapacityUpdated, ReferralSubmitted, KeyReleased: nothing.
+- ReferralOpened, ReferralClosed, CapacityUpdated, ReferralSubmitted, KeyReleased, SubjectErased: nothing (an
+  erased subject's active handoffs are withdrawn by referral; their holders see that in their inbox).
 
 "At the instant of revocation", not "now": the two topics are read in parallel, so a handoff may already
 show a later state here (withdrawn by referral because of that very revocation, or completed a moment after
@@ -58,7 +59,7 @@ _MOVES: dict[type[Message], HandoffState] = {
     referral.ServiceCompleted: HandoffState.COMPLETED,
 }
 _IGNORED = (referral.ReferralOpened, referral.ReferralClosed, referral.CapacityUpdated, intake.ReferralSubmitted,
-            intake.KeyReleased)
+            intake.KeyReleased, intake.SubjectErased)
 
 
 def reminder_time(offered_at: int, expires_at: int, before_us: int) -> int:

@@ -26,7 +26,7 @@ REFERRAL_EVENTS = EventCatalogue([
 
 INTAKE_EVENTS = EventCatalogue([
     intake_events.ConsentRecorded, intake_events.ConsentOverrideRecorded, intake_events.ConsentRevoked,
-    intake_events.ReferralSubmitted, intake_events.KeyReleased,
+    intake_events.ReferralSubmitted, intake_events.KeyReleased, intake_events.SubjectErased,
 ])
 """What the referral worker reads from ``referralnet.intake.events.v1`` (their routing sections)."""
 

@@ -209,6 +209,13 @@ class ReferralRepository:
                  .order_by(needs.c.updated_at_us, needs.c.referral_id, needs.c.need_index).limit(limit))
         return [(row.referral_id, row.need_index) for row in self.session.execute(query)]
 
+    def open_referrals_of(self, subject_id: str) -> list[str]:
+        """The ids of the subject's referrals that are not closed, oldest first."""
+        query = (sa.select(referrals.c.referral_id)
+                 .where(referrals.c.subject_id == subject_id, referrals.c.closed_at_us.is_(None))
+                 .order_by(referrals.c.submitted_at_us, referrals.c.referral_id))
+        return list(self.session.execute(query).scalars())
+
     def offered_under_consent(self, consent_id: str) -> list[tuple[str, str]]:
         """(referral id, handoff id) of the offers still open that a consent covered when they were made."""
         query = (sa.select(handoffs.c.referral_id, handoffs.c.handoff_id)

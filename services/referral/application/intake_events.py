@@ -4,6 +4,11 @@
 - ConsentRevoked: the consent stops covering anything from its revocation on; each open offer it covered
   and no other consent covers is withdrawn (reason consent_revoked) and its need routed again.
 - ReferralSubmitted: ReferralOpened, then one HandoffOffered (or ReferralEscalated) per need.
+- SubjectErased: every consent of the subject stops covering anything from the erasure on (nothing is offered
+  for it again), and every active handoff of its open referrals (offered, accepted, in service) is withdrawn
+  (reason subject_erased, by the organisation that erased it); their needs are resolved as withdrawn, so a
+  referral whose needs are all resolved closes. Completed, declined, expired and withdrawn handoffs and
+  escalated needs stay as they are. Applying it again changes nothing.
 - KeyReleased: nothing to do here.
 
 Only events produced by intake itself (``svc:intake``) on the subject's own stream are accepted; anything
@@ -22,7 +27,10 @@ from services.core.events import UnprocessableEvent
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import ExploitationType, Urgency
 from services.core.generated.referralnet.consent.v1.consent_pb2 import ConsentGrant
 from services.core.generated.referralnet.intake.v1 import events_pb2 as intake
-from services.core.generated.referralnet.referral.v1.referral_pb2 import WITHDRAW_REASON_CONSENT_REVOKED
+from services.core.generated.referralnet.referral.v1.referral_pb2 import (
+    WITHDRAW_REASON_CONSENT_REVOKED,
+    WITHDRAW_REASON_SUBJECT_ERASED,
+)
 from services.core.identity.directory import Directory
 from services.core.identity.errors import UnknownOrganisationError
 from services.core.identity.records import service_owner
@@ -58,6 +66,8 @@ class IntakeEvents:
             self._consent_revoked(workspace, message)
         elif isinstance(message, intake.ReferralSubmitted):
             self._referral_submitted(workspace, header, message)
+        elif isinstance(message, intake.SubjectErased):
+            self._subject_erased(workspace, message)
         elif not isinstance(message, intake.KeyReleased):
             raise UnprocessableEvent(UNROUTABLE, f"event {header.event_id}: {header.event_type} is not handled here")
 
@@ -88,6 +98,23 @@ class IntakeEvents:
                 if not self._still_covered(referral.handoff(handoff_id).provider_org, consents, at):
                     referral.withdraw(handoff_id, WITHDRAW_REASON_CONSENT_REVOKED, "", message.revoked_by_org, now)
             workspace.route_and_store(referral, now)
+
+    def _subject_erased(self, workspace: Workspace, message: intake.SubjectErased) -> None:
+        repository = workspace.repository
+        now = self._clock()
+        at = max(now, message.erased_at_unix_micros)
+        for consent in repository.consents_of(message.subject_id):
+            repository.revoke_consent(consent.consent_id, message.erased_at_unix_micros, message.erased_by_org)
+        for referral_id in repository.open_referrals_of(message.subject_id):
+            referral = repository.get(referral_id)
+            if referral is None:
+                continue
+            for handoff in list(referral.handoffs):
+                if handoff.active:
+                    referral.withdraw(handoff.handoff_id, WITHDRAW_REASON_SUBJECT_ERASED, "", message.erased_by_org,
+                                      at)
+            workspace.store(referral, at)
+        log.info("subject %s erased by %s: its active handoffs withdrawn", message.subject_id, message.erased_by_org)
 
     def _still_covered(self, org_id: str, consents: list[ConsentFact], at: int) -> bool:
         try:

@@ -22,8 +22,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DE
 DECLINE_REASONS = frozenset(value for name, value in api.DeclineReason.items() if value != 0)
 OUTCOMES = frozenset(value for name, value in api.ServiceOutcome.items() if value != 0)
 WITHDRAW_REASONS = frozenset(value for name, value in api.WithdrawReason.items()
-                             if value not in (0, api.WITHDRAW_REASON_CONSENT_REVOKED))
-"""Reasons a person may give; consent_revoked is the service's own, when intake reports a revocation."""
+                             if value not in (0, api.WITHDRAW_REASON_CONSENT_REVOKED,
+                                              api.WITHDRAW_REASON_SUBJECT_ERASED))
+"""Reasons a person may give; consent_revoked and subject_erased are the service's own, when intake reports a
+revocation or an erasure."""
 
 
 def handoff_id(value: str) -> str:
@@ -77,7 +79,7 @@ def outcome(value: int) -> api.ServiceOutcome:
 
 
 def withdraw_reason(value: int) -> api.WithdrawReason:
-    """A WithdrawReason a person may give (not UNSPECIFIED, not CONSENT_REVOKED)."""
+    """A WithdrawReason a person may give (not UNSPECIFIED, CONSENT_REVOKED or SUBJECT_ERASED)."""
     if value == api.WITHDRAW_REASON_CONSENT_REVOKED:
         raise InvalidArgument("reason", es="el consentimiento se revoca con RevokeConsent del servicio de admisión",
                               en="consent is revoked with intake's RevokeConsent")

@@ -102,3 +102,13 @@ class KeyReleased(_message.Message):
     handoff_id: str
     released_at_unix_micros: int
     def __init__(self, release_id: _Optional[str] = ..., subject_id: _Optional[str] = ..., key_id: _Optional[str] = ..., category: _Optional[_Union[_consent_pb2.DataCategory, str]] = ..., purpose: _Optional[_Union[_consent_pb2.Purpose, str]] = ..., recipient_org: _Optional[str] = ..., recipient_kem_key_id: _Optional[str] = ..., consent_id: _Optional[str] = ..., handoff_id: _Optional[str] = ..., released_at_unix_micros: _Optional[int] = ...) -> None: ...
+
+class SubjectErased(_message.Message):
+    __slots__ = ("subject_id", "erased_by_org", "erased_at_unix_micros")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERASED_BY_ORG_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AT_UNIX_MICROS_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    erased_by_org: str
+    erased_at_unix_micros: int
+    def __init__(self, subject_id: _Optional[str] = ..., erased_by_org: _Optional[str] = ..., erased_at_unix_micros: _Optional[int] = ...) -> None: ...

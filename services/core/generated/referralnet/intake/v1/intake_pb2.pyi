@@ -144,3 +144,21 @@ class GetSubjectConsentResponse(_message.Message):
     CONSENTS_FIELD_NUMBER: _ClassVar[int]
     consents: _containers.RepeatedCompositeFieldContainer[_consent_pb2.Consent]
     def __init__(self, consents: _Optional[_Iterable[_Union[_consent_pb2.Consent, _Mapping]]] = ...) -> None: ...
+
+class EraseSubjectRequest(_message.Message):
+    __slots__ = ("subject_id",)
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    def __init__(self, subject_id: _Optional[str] = ...) -> None: ...
+
+class EraseSubjectResponse(_message.Message):
+    __slots__ = ("subject_id", "erased_by_org", "erased_at", "already_erased")
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERASED_BY_ORG_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_ERASED_FIELD_NUMBER: _ClassVar[int]
+    subject_id: str
+    erased_by_org: str
+    erased_at: _timestamp_pb2.Timestamp
+    already_erased: bool
+    def __init__(self, subject_id: _Optional[str] = ..., erased_by_org: _Optional[str] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_erased: _Optional[bool] = ...) -> None: ...

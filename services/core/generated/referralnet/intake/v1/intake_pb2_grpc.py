@@ -60,6 +60,11 @@ class IntakeServiceStub:
                 request_serializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentRequest.SerializeToString,
                 response_deserializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentResponse.FromString,
                 _registered_method=True)
+        self.EraseSubject = channel.unary_unary(
+                '/referralnet.intake.v1.IntakeService/EraseSubject',
+                request_serializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectRequest.SerializeToString,
+                response_deserializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectResponse.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -104,6 +109,16 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EraseSubject(self, request, context):
+        """Erase a subject at the person's request: every key of the subject is crypto-shredded (its sealed case
+        file can never be opened again; hashes and signatures still verify) and SubjectErased is recorded.
+        The subject's referrers and coordinators. Erasing twice returns the first erasure. After it, every
+        intake call about the subject is FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +146,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetSubjectConsent,
                     request_deserializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentRequest.FromString,
                     response_serializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentResponse.SerializeToString,
+            ),
+            'EraseSubject': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseSubject,
+                    request_deserializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectRequest.FromString,
+                    response_serializer=referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +289,33 @@ class IntakeService:
             '/referralnet.intake.v1.IntakeService/GetSubjectConsent',
             referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentRequest.SerializeToString,
             referralnet_dot_intake_dot_v1_dot_intake__pb2.GetSubjectConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseSubject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/referralnet.intake.v1.IntakeService/EraseSubject',
+            referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectRequest.SerializeToString,
+            referralnet_dot_intake_dot_v1_dot_intake__pb2.EraseSubjectResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,12 @@ class IntakeServiceStub:
     """
     GetSubjectConsent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetSubjectConsentRequest, _intake_pb2.GetSubjectConsentResponse]
     """The subject's consents, in force and revoked. The subject's referrers and coordinators."""
+    EraseSubject: _grpc.UnaryUnaryMultiCallable[_intake_pb2.EraseSubjectRequest, _intake_pb2.EraseSubjectResponse]
+    """Erase a subject at the person's request: every key of the subject is crypto-shredded (its sealed case
+    file can never be opened again; hashes and signatures still verify) and SubjectErased is recorded.
+    The subject's referrers and coordinators. Erasing twice returns the first erasure. After it, every
+    intake call about the subject is FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -80,6 +86,12 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     """
     GetSubjectConsent: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetSubjectConsentRequest, _intake_pb2.GetSubjectConsentResponse]  # type: ignore[assignment]
     """The subject's consents, in force and revoked. The subject's referrers and coordinators."""
+    EraseSubject: _aio.UnaryUnaryMultiCallable[_intake_pb2.EraseSubjectRequest, _intake_pb2.EraseSubjectResponse]  # type: ignore[assignment]
+    """Erase a subject at the person's request: every key of the subject is crypto-shredded (its sealed case
+    file can never be opened again; hashes and signatures still verify) and SubjectErased is recorded.
+    The subject's referrers and coordinators. Erasing twice returns the first erasure. After it, every
+    intake call about the subject is FAILED_PRECONDITION.
+    """
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """Intake of referrals, consent, and release of case-file keys."""
@@ -129,5 +141,17 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.GetSubjectConsentResponse, _abc.Awaitable[_intake_pb2.GetSubjectConsentResponse]]:
         """The subject's consents, in force and revoked. The subject's referrers and coordinators."""
+
+    @_abc_1.abstractmethod
+    def EraseSubject(
+        self,
+        request: _intake_pb2.EraseSubjectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.EraseSubjectResponse, _abc.Awaitable[_intake_pb2.EraseSubjectResponse]]:
+        """Erase a subject at the person's request: every key of the subject is crypto-shredded (its sealed case
+        file can never be opened again; hashes and signatures still verify) and SubjectErased is recorded.
+        The subject's referrers and coordinators. Erasing twice returns the first erasure. After it, every
+        intake call about the subject is FAILED_PRECONDITION.
+        """
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -49,6 +49,7 @@ class WithdrawReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WITHDRAW_REASON_CONSENT_REVOKED: _ClassVar[WithdrawReason]
     WITHDRAW_REASON_SAFETY_CONCERN: _ClassVar[WithdrawReason]
     WITHDRAW_REASON_OTHER: _ClassVar[WithdrawReason]
+    WITHDRAW_REASON_SUBJECT_ERASED: _ClassVar[WithdrawReason]
 
 class ReferralState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -92,6 +93,7 @@ WITHDRAW_REASON_SUBJECT_REQUEST: WithdrawReason
 WITHDRAW_REASON_CONSENT_REVOKED: WithdrawReason
 WITHDRAW_REASON_SAFETY_CONCERN: WithdrawReason
 WITHDRAW_REASON_OTHER: WithdrawReason
+WITHDRAW_REASON_SUBJECT_ERASED: WithdrawReason
 REFERRAL_STATE_UNSPECIFIED: ReferralState
 REFERRAL_STATE_OPEN: ReferralState
 REFERRAL_STATE_CLOSED: ReferralState
