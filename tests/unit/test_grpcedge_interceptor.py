@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 
 from services.core.application import (
@@ -30,6 +31,7 @@ from services.core.generated.referralnet.common.v1.vocabulary_pb2 import OrgRole
 from services.core.grpcedge.caller import Caller, caller_of
 from services.core.grpcedge.deadline import call_deadline_remaining, remaining_seconds
 from services.core.grpcedge.interceptor import (
+    DATABASE_BUSY_MESSAGE,
     DEADLINE_MESSAGE,
     EXEMPT_SERVICES,
     INTERNAL_MESSAGE,
@@ -186,6 +188,32 @@ def test_an_unexpected_exception_is_internal_and_logged_without_its_text(interce
         serve(interceptor, failing(ValueError("Persona Sintética Uno SINT-0001")), context)
     assert (context.status, context.details) == (grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE["en"])
     assert f"unexpected builtins.ValueError in {METHOD}" in caplog.text
+    assert "SINT-0001" not in caplog.text and "Sintética" not in caplog.text
+
+
+def test_a_database_that_cannot_answer_now_is_unavailable_so_the_client_retries(interceptor, network, caplog,
+                                                                                tmp_path):
+    """A real SQLite lock wait that runs out (seen under load as INTERNAL): UNAVAILABLE, text withheld."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'busy.db'}", connect_args={"timeout": 0.05})
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (v TEXT)")
+    holder = engine.connect()
+    holder.exec_driver_sql("BEGIN EXCLUSIVE")
+
+    def behavior(_request, _context):
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES ('Persona Sintética Uno SINT-0001')")
+
+    context = FakeContext(certificate_of(network, POLICE), (("accept-language", "en"),))
+    try:
+        with pytest.raises(Exception):  # noqa: B017
+            serve(interceptor, behavior, context)
+    finally:
+        holder.close()
+        engine.dispose()
+    assert (context.status, context.details) == (grpc.StatusCode.UNAVAILABLE, DATABASE_BUSY_MESSAGE["en"])
+    assert f"unexpected sqlalchemy.exc.OperationalError in {METHOD}" in caplog.text
+    assert "answered UNAVAILABLE; exception text withheld" in caplog.text
     assert "SINT-0001" not in caplog.text and "Sintética" not in caplog.text
 
 

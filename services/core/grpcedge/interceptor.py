@@ -12,7 +12,9 @@ For every call except gRPC health checking and server reflection, inside the thr
 3. an ``ApplicationError`` becomes its status code (``STATUS_OF``, one to one) with its message in the
    caller's language; ``NotImplementedError`` (the generated servicer base) is UNIMPLEMENTED; any other
    exception is logged by type, method and raise site only (its text may carry personal data) and answered
-   INTERNAL with a fixed message. ``context.abort`` from a servicer passes through unchanged.
+   INTERNAL with a fixed message, except a database ``OperationalError`` (a lock wait that ran out, a dropped
+   connection: transient, and every mutating RPC is safe to retry), answered UNAVAILABLE so the client
+   retries. ``context.abort`` from a servicer passes through unchanged.
 
 ``in_flight`` counts the calls whose servicer code is running, so a graceful stop can tell whether any
 outlived the grace period.
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 import grpc
 from cryptography import x509
+from sqlalchemy.exc import OperationalError
 
 from services.core.application import ApplicationError, ErrorCode, language_of
 from services.core.grpcedge.caller import Caller, bind_caller, unbind_caller
@@ -76,6 +79,10 @@ UNAUTHENTICATED_MESSAGE = MappingProxyType({
 INTERNAL_MESSAGE = MappingProxyType({
     "es": "error interno del servicio; inténtelo de nuevo más tarde",
     "en": "internal service error; please try again later",
+})
+DATABASE_BUSY_MESSAGE = MappingProxyType({
+    "es": "la base de datos del servicio está ocupada; vuelva a intentarlo",
+    "en": "the service's database is busy; please retry",
 })
 DEADLINE_MESSAGE = MappingProxyType({
     "es": "el plazo de la llamada venció antes de atenderla",
@@ -212,6 +219,9 @@ class _Call:
             status, details = STATUS_OF[error.code], error.message(self.caller.language)
         except NotImplementedError:
             status, details = grpc.StatusCode.UNIMPLEMENTED, UNIMPLEMENTED_MESSAGE[self.caller.language]
+        except OperationalError as exc:  # seen under load on SQLite: a lock wait ran out (was INTERNAL)
+            _log_unexpected(exc, self.method, answered="UNAVAILABLE")
+            status, details = grpc.StatusCode.UNAVAILABLE, DATABASE_BUSY_MESSAGE[self.caller.language]
         except Exception as exc:
             if _is_abort(exc, self.context):
                 raise
@@ -229,17 +239,24 @@ def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
     return type(exc) is Exception and not exc.args and callable(code) and code() is not None
 
 
-def _log_unexpected(exc: Exception, method: str) -> None:
-    """Log the exception's type, the method and where it was raised; never its text (it may carry personal data)."""
-    where = ""
+def _log_unexpected(exc: Exception, method: str, *, answered: str = "INTERNAL") -> None:
+    """Log the exception's type, the method, where it was raised and the last frame of this project's code on
+    the way (a library's raise site alone does not say which call failed); never its text (it may carry
+    personal data)."""
+    where, ours = "", ""
     traceback = exc.__traceback__
-    while traceback is not None and traceback.tb_next is not None:
-        traceback = traceback.tb_next
-    if traceback is not None:
+    while traceback is not None:
         code = traceback.tb_frame.f_code
-        where = f" at {os.path.basename(code.co_filename)}:{traceback.tb_lineno} in {code.co_name}"
+        site = f"{os.path.basename(code.co_filename)}:{traceback.tb_lineno} in {code.co_name}"
+        if f"{os.sep}services{os.sep}" in code.co_filename:
+            ours = site
+        where = site
+        traceback = traceback.tb_next
+    located = f" at {where}" if where else ""
+    if ours and ours != where:
+        located += f", from {ours}"
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    _LOG.error("unexpected %s in %s%s (answered INTERNAL; exception text withheld)", kind, method, where)
+    _LOG.error("unexpected %s in %s%s (answered %s; exception text withheld)", kind, method, located, answered)
 
 
 def _metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
