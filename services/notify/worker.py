@@ -46,6 +46,7 @@ from nameko.timer import Timer
 from sqlalchemy.orm import Session
 
 from services.core.envelope import SectionKind, now_micros
+from services.core.events.producers import require_producer
 from services.core.eventstore import EventStore
 from services.core.identity.directory import Directory
 from services.core.identity.webhook_secrets import load_webhook_secrets
@@ -56,7 +57,6 @@ from services.core.runtime import config as cfg
 from services.notify.adapters.events import (
     INTAKE_PRODUCER,
     REFERRAL_PRODUCER,
-    check_producer,
     decode_intake_event,
     decode_referral_event,
 )
@@ -101,7 +101,7 @@ class Notifier:
         """(from referral?, the payload) of a consumed event: its producer checked first, then its routing
         section opened and decoded (UnprocessableEvent or an EnvelopeError: the record is dead-lettered)."""
         from_referral = event.topic == REFERRAL_TOPIC
-        check_producer(event.header, REFERRAL_PRODUCER if from_referral else INTAKE_PRODUCER)
+        require_producer(event.header, REFERRAL_PRODUCER if from_referral else INTAKE_PRODUCER)
         payload = event.open(SectionKind.ROUTING, self.keys)
         decode = decode_referral_event if from_referral else decode_intake_event
         return from_referral, decode(event.header, payload)

@@ -32,6 +32,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
 from services.core.envelope import SectionKind, now_micros
+from services.core.events.catalogues import INTAKE_EVENTS
 from services.core.eventstore import ConcurrencyError, EventStore
 from services.core.identity.directory import Directory
 from services.core.keyvault.routing_keys import NetworkRoutingKeys, load_routing_keys
@@ -44,7 +45,6 @@ from services.core.runtime import (
     consume,
 )
 from services.core.runtime import config as cfg
-from services.referral.adapters.events import INTAKE_EVENTS
 from services.referral.application.app import ReferralApplication
 from services.referral.config import (
     DEFAULT_EXPIRY_INTERVAL_SECONDS,

@@ -35,6 +35,7 @@ from services.audit.replay.log_reader import LogReader
 from services.core.cli import main
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeError, EnvelopeSigner, Sealer, SectionKind, Verifier
+from services.core.events.catalogues import INTAKE_EVENTS, REFERRAL_EVENTS
 from services.core.eventstore import EventStore, NewEvent, unit_of_work
 from services.core.eventstore.store import StoredEvent
 from services.core.generated.referralnet.audit.v1 import audit_pb2
@@ -48,8 +49,6 @@ from services.core.messaging.relay import OutboxRelay
 from services.core.messaging.topics import dead_letter_topic, ensure_topics
 from services.core.migrations import upgrade
 from services.core.runtime.dead_letter import DeadLetter, Origin, dead_letter_headers
-from services.intake.adapters.events import INTAKE_EVENTS
-from services.referral.adapters.events import REFERRAL_EVENTS
 from tests.integration.support.nameko_process import ROOT, NamekoProcess, wait_until, write_config
 from tests.unit.audit_replay_support import AuditWorld, Journey
 

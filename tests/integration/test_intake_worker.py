@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 
 from services.core.application import FailedPrecondition
 from services.core.envelope import EnvelopeSigner, EventHeader, Sealer, SectionKind, new_event_id, now_micros
+from services.core.events.catalogues import REFERRAL_EVENTS
 from services.core.eventstore import EventStore, NewEvent, unit_of_work
 from services.core.generated.referralnet.consent.v1.consent_pb2 import DataCategory, Purpose
 from services.core.generated.referralnet.intake.v1.intake_pb2 import ReleaseKeyRequest
@@ -35,7 +36,6 @@ from services.core.messaging.topics import dead_letter_topic, ensure_topics, eve
 from services.core.migrations import upgrade
 from services.core.runtime.dead_letter import header_map
 from services.intake.adapters.database import migrate
-from services.intake.adapters.events import REFERRAL_EVENTS
 from services.intake.adapters.tables import handoffs
 from services.intake.application.context import ReleaseWait
 from tests.integration.database_backends import fresh_engine

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.core.database import create_engine
 from services.core.envelope import Opener, SectionKind, Verifier, now_micros
+from services.core.events.catalogues import INTAKE_EVENTS
 from services.core.eventstore import EventStore, StoredEvent, unit_of_work
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import (
     ExploitationType,
@@ -46,7 +47,6 @@ from services.core.identity.network import NetworkCreated, init_network
 from services.core.keyvault import KeyVault
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.intake.adapters.database import migrate
-from services.intake.adapters.events import INTAKE_EVENTS
 from services.intake.adapters.messages import timestamp
 from services.intake.adapters.referral_events import ReferralEvent
 from services.intake.application.context import ReleaseWait

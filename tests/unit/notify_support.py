@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from sqlalchemy.orm import Session
 
 from services.core.envelope import EventHeader, Opener, SectionKind, Verifier, new_event_id
+from services.core.events.catalogues import NOTIFY_EVENTS, REFERRAL_EVENTS
 from services.core.eventstore import NewEvent, unit_of_work
 from services.core.eventstore.schema import events as events_table
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
@@ -32,7 +33,6 @@ from services.core.identity.records import service_owner, signing_key_id
 from services.core.identity.seed import SEED_ORGANISATIONS, SeedOrganisation
 from services.core.identity.vocabulary import parse_region, parse_role
 from services.core.keyvault.routing_keys import NetworkRoutingKeys, load_routing_keys
-from services.notify.adapters.events import NOTIFY_EVENTS, REFERRAL_EVENTS
 from services.notify.adapters.transports import SendOutcome
 from services.notify.application.app import NotifyApplication
 from tests.unit.referral_support import HOUR_US, Clock, new_referral_id, new_subject_id

@@ -24,7 +24,6 @@ from services.audit.adapters.source import (
     DEAD_LETTER_TOPICS,
     SOURCE_CATALOGUES,
     SOURCE_TOPICS,
-    UNEXPECTED_PRODUCER,
     decode_source_event,
 )
 from services.audit.application.ledger import LedgerTopics
@@ -35,6 +34,8 @@ from services.audit.replay.ledger import pending, replay_ledger
 from services.core.database import create_engine
 from services.core.envelope import EventHeader, new_event_id
 from services.core.events import UnprocessableEvent
+from services.core.events.catalogues import NOTIFY_EVENTS
+from services.core.events.producers import UNEXPECTED_PRODUCER
 from services.core.generated.referralnet.audit.v1 import audit_pb2 as api
 from services.core.generated.referralnet.notify.v1 import events_pb2 as notify_events
 from services.core.generated.referralnet.notify.v1 import notify_pb2
@@ -42,7 +43,7 @@ from services.core.identity.network import NetworkCreated, init_network
 from services.core.identity.records import service_owner, signing_key_id
 from services.core.messaging.topics import dead_letter_topic, events_topic
 from services.core.runtime.dead_letter import DeadLetter, Origin, dead_letter_headers
-from services.notify.adapters.events import NOTIFY_EVENTS, delivery_stream
+from services.notify.adapters.events import delivery_stream
 from tests.unit.audit_ledger_support import Envelopes, records
 from tests.unit.audit_replay_support import INTAKE_TOPIC, REFERRAL_TOPIC, START_US, AuditWorld, Journey, Log
 from tests.unit.referral_support import Clock, caller

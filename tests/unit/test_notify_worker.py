@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeSigner, EventHeader, Sealer, SectionKind, Verifier
 from services.core.events import UnprocessableEvent
+from services.core.events.catalogues import INTAKE_EVENTS, REFERRAL_EVENTS
 from services.core.identity.directory import Directory
 from services.core.identity.keystore import load_service_signing_key
 from services.core.identity.network import NetworkCreated
@@ -33,7 +34,6 @@ from services.core.runtime import ConsumedEvent
 from services.core.runtime.config import RuntimeConfigError
 from services.notify import worker as notify_worker
 from services.notify.adapters.database import migrate
-from services.notify.adapters.events import INTAKE_EVENTS, REFERRAL_EVENTS
 from services.notify.adapters.tables import deliveries
 from services.notify.bootstrap import notify_event_store
 from services.notify.config import notify_settings

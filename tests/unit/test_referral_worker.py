@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeSigner, EventHeader, Sealer, SectionKind, UnknownKeyError, Verifier
 from services.core.events import UnprocessableEvent
+from services.core.events.catalogues import INTAKE_EVENTS
 from services.core.eventstore import unit_of_work
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
 from services.core.identity.keystore import load_service_signing_key
@@ -33,7 +34,6 @@ from services.core.keyvault.routing_keys import load_routing_keys
 from services.core.runtime import ConsumedEvent
 from services.core.runtime.config import RuntimeConfigError
 from services.referral.adapters.database import migrate
-from services.referral.adapters.events import INTAKE_EVENTS
 from services.referral.adapters.tables import handoffs
 from services.referral.bootstrap import build_application, referral_event_store
 from services.referral.domain.deadlines import parse_offer_deadlines

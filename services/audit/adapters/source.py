@@ -18,12 +18,11 @@ from google.protobuf.message import Message
 
 from services.core.envelope import EventHeader, Opener, SectionKind, VerifiedEnvelope
 from services.core.events import EventCatalogue, UnprocessableEvent
+from services.core.events.catalogues import INTAKE_EVENTS, NOTIFY_EVENTS, REFERRAL_EVENTS
+from services.core.events.producers import require_producer
 from services.core.identity.records import service_owner
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.core.messaging.topics import dead_letter_topic, events_topic
-from services.intake.adapters.events import INTAKE_EVENTS
-from services.notify.adapters.events import NOTIFY_EVENTS
-from services.referral.adapters.events import REFERRAL_EVENTS
 
 SOURCE_CATALOGUES: Mapping[str, EventCatalogue] = MappingProxyType({
     "intake": INTAKE_EVENTS,
@@ -42,7 +41,6 @@ DEAD_LETTER_TOPICS: tuple[str, ...] = tuple(dead_letter_topic(consumer) for cons
 """Every worker's dead-letter topic (records there are accounted for, never leaves)."""
 
 UNKNOWN_PRODUCER_SERVICE = "unknown_producer_service"
-UNEXPECTED_PRODUCER = "unexpected_producer"
 
 
 def decode_source_event(header: EventHeader, routing_plaintext: bytes) -> Message:
@@ -56,10 +54,7 @@ def decode_source_event(header: EventHeader, routing_plaintext: bytes) -> Messag
     if catalogue is None:
         msg = f"event {header.event_id}: producer service {header.producer_service!r} is not one the ledger reads"
         raise UnprocessableEvent(UNKNOWN_PRODUCER_SERVICE, msg)
-    if header.producer_org != service_owner(header.producer_service):
-        msg = (f"event {header.event_id}: produced by {header.producer_org}, not by "
-               f"{service_owner(header.producer_service)}")
-        raise UnprocessableEvent(UNEXPECTED_PRODUCER, msg)
+    require_producer(header, service_owner(header.producer_service))
     return catalogue.decode(header.event_type, header.schema_version, routing_plaintext)
 
 

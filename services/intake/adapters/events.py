@@ -10,36 +10,9 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from services.core.envelope import SectionKind
-from services.core.events import EventCatalogue
+from services.core.events.catalogues import INTAKE_EVENTS
 from services.core.eventstore import NewEvent
-from services.core.generated.referralnet.intake.v1 import events_pb2 as intake_events
-from services.core.generated.referralnet.referral.v1 import events_pb2 as referral_events
 from services.core.keyvault.keys import DataKey
-
-INTAKE_EVENTS = EventCatalogue([
-    intake_events.ConsentRecorded,
-    intake_events.ConsentOverrideRecorded,
-    intake_events.ConsentRevoked,
-    intake_events.ReferralSubmitted,
-    intake_events.KeyReleased,
-    intake_events.SubjectErased,
-])
-"""Intake's events (topic ``referralnet.intake.events.v1``), schema version 1."""
-
-REFERRAL_EVENTS = EventCatalogue([
-    referral_events.ReferralOpened,
-    referral_events.HandoffOffered,
-    referral_events.HandoffAccepted,
-    referral_events.HandoffDeclined,
-    referral_events.HandoffExpired,
-    referral_events.HandoffWithdrawn,
-    referral_events.ServiceStarted,
-    referral_events.ServiceCompleted,
-    referral_events.ReferralEscalated,
-    referral_events.ReferralClosed,
-    referral_events.CapacityUpdated,
-])
-"""Referral's events (topic ``referralnet.referral.events.v1``), which the intake worker decodes."""
 
 
 def sealed_event(message: Message, routing_key: DataKey, occurred_at_micros: int, *,

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from services.core.envelope import EventHeader
-from services.core.events import UnprocessableEvent
+from services.core.events.catalogues import REFERRAL_EVENTS
+from services.core.events.producers import require_producer
 from services.core.identity.records import service_owner
-from services.intake.adapters.events import REFERRAL_EVENTS
 
 REFERRAL_PRODUCER = service_owner("referral")
-UNEXPECTED_PRODUCER = "unexpected_producer"
 
 
 @dataclass(frozen=True)
@@ -29,9 +28,7 @@ class ReferralEvent:
 
 def check_producer(header: EventHeader) -> None:
     """UnprocessableEvent unless referral signed it: no one else may tell intake that a handoff was accepted."""
-    if header.producer_org != REFERRAL_PRODUCER:
-        msg = f"event {header.event_id} on referral's topic was produced by {header.producer_org}, not referral"
-        raise UnprocessableEvent(UNEXPECTED_PRODUCER, msg)
+    require_producer(header, REFERRAL_PRODUCER)
 
 
 def decode_referral_event(header: EventHeader, routing_payload: bytes) -> ReferralEvent:

@@ -9,26 +9,10 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from services.core.envelope import SectionKind
-from services.core.events import EventCatalogue
+from services.core.events.catalogues import REFERRAL_EVENTS
+from services.core.events.routing import routing_sealed_event
 from services.core.eventstore import NewEvent
-from services.core.generated.referralnet.intake.v1 import events_pb2 as intake_events
-from services.core.generated.referralnet.referral.v1 import events_pb2 as referral_events
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
-
-REFERRAL_EVENTS = EventCatalogue([
-    referral_events.ReferralOpened, referral_events.HandoffOffered, referral_events.HandoffAccepted,
-    referral_events.HandoffDeclined, referral_events.HandoffExpired, referral_events.HandoffWithdrawn,
-    referral_events.ServiceStarted, referral_events.ServiceCompleted, referral_events.ReferralEscalated,
-    referral_events.ReferralClosed, referral_events.CapacityUpdated,
-])
-"""What the referral service publishes on ``referralnet.referral.events.v1`` (schema version 1)."""
-
-INTAKE_EVENTS = EventCatalogue([
-    intake_events.ConsentRecorded, intake_events.ConsentOverrideRecorded, intake_events.ConsentRevoked,
-    intake_events.ReferralSubmitted, intake_events.KeyReleased, intake_events.SubjectErased,
-])
-"""What the referral worker reads from ``referralnet.intake.events.v1`` (their routing sections)."""
 
 
 def referral_stream(referral_id: str) -> str:
@@ -48,6 +32,4 @@ def subject_stream(subject_id: str) -> str:
 
 def sealed_event(message: Message, keys: NetworkRoutingKeys, occurred_at: int) -> NewEvent:
     """A referral event to append: ``message`` as its routing section under the current routing key."""
-    event_type, schema_version, payload = REFERRAL_EVENTS.encode(message)
-    return NewEvent(event_type=event_type, schema_version=schema_version,
-                    sections={SectionKind.ROUTING: (keys.current(), payload)}, occurred_at_unix_micros=occurred_at)
+    return routing_sealed_event(REFERRAL_EVENTS, message, keys, occurred_at)

@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 from services.core.envelope import EventHeader
 from services.core.events import UnprocessableEvent
+from services.core.events.producers import require_producer
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import ExploitationType, Urgency
 from services.core.generated.referralnet.consent.v1.consent_pb2 import ConsentGrant
 from services.core.generated.referralnet.intake.v1 import events_pb2 as intake
@@ -43,7 +44,6 @@ from services.referral.domain.routing import ConsentFact, covering_consent
 log = logging.getLogger(__name__)
 
 INTAKE_PRODUCER = service_owner("intake")
-UNEXPECTED_PRODUCER = "unexpected_producer"
 STREAM_MISMATCH = "stream_mismatch"
 UNROUTABLE = "unroutable_event"
 _URGENCIES = frozenset(value for _, value in Urgency.items() if value != 0)
@@ -150,9 +150,7 @@ def consent_fact(consent_id: str, subject_id: str, grant: ConsentGrant) -> Conse
 
 
 def _check_origin(header: EventHeader, message: Message) -> None:
-    if header.producer_org != INTAKE_PRODUCER:
-        msg = f"event {header.event_id}: produced by {header.producer_org}, not by {INTAKE_PRODUCER}"
-        raise UnprocessableEvent(UNEXPECTED_PRODUCER, msg)
+    require_producer(header, INTAKE_PRODUCER)
     subject_id = getattr(message, "subject_id", "")
     if not subject_id or header.stream_id != subject_stream(subject_id):
         msg = f"event {header.event_id}: stream {header.stream_id} is not its subject's stream"
