@@ -18,6 +18,7 @@ from deploy.local.kafka import KafkaCluster
 from deploy.local.postgres import resolve_database_url
 from deploy.local.process import free_ports
 from deploy.local.stack import external_kafka
+from tests.stack_support import running_kafka
 
 
 @pytest.fixture(scope="session")
@@ -27,25 +28,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka"), size=1)
-    try:
-        cluster.start()
-    except StackError as exc:
-        pytest.fail(f"the local Kafka broker did not start:\n{exc}", pytrace=False)
-    yield cluster.bootstrap_servers
-    cluster.stop()
+    with running_kafka(tmp_path_factory.mktemp("kafka"), 1, "the local Kafka broker") as cluster:
+        yield cluster.bootstrap_servers
 
 
 @pytest.fixture
 def kafka_cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """A fresh local three-node KRaft cluster this test may break (always local: its nodes get killed)."""
-    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka3"), size=3)
-    try:
-        cluster.start()
-    except StackError as exc:
-        pytest.fail(f"the local 3-node Kafka cluster did not start:\n{exc}", pytrace=False)
-    yield cluster
-    cluster.stop()
+    with running_kafka(tmp_path_factory.mktemp("kafka3"), 3, "the local 3-node Kafka cluster") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

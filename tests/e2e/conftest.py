@@ -25,16 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.errors import StackError
-from deploy.local.network import NETWORK_SERVICES, LocalNetwork
-from deploy.local.walkthrough import inbox_endpoints
+from deploy.local.network import LocalNetwork, Setting
 from services.core.generated.referralnet.intake.v1 import intake_pb2_grpc
 from services.core.generated.referralnet.referral.v1 import referral_pb2_grpc
 from services.core.identity.directory import Directory
 from services.core.identity.keystore import load_directory
-from services.core.identity.webhook_secrets import load_webhook_secrets
 from tests.e2e.notify_support import RecordingInbox
 from tests.e2e.support import Partner
+from tests.stack_support import running_inbox, running_network
 
 PSYCHOSOCIAL_DEADLINE_S = 5
 EXPIRY_INTERVAL_S = 1
@@ -43,12 +41,8 @@ EXPIRY_INTERVAL_S = 1
 @pytest.fixture(scope="session")
 def partner_inbox() -> Iterator[RecordingInbox]:
     """The partners' webhook receiver and mail server (127.0.0.1) for the whole e2e session."""
-    inbox = RecordingInbox()
-    inbox.start()
-    try:
+    with running_inbox(RecordingInbox()) as inbox:
         yield inbox
-    finally:
-        inbox.stop()
 
 
 @pytest.fixture(scope="session")
@@ -60,25 +54,11 @@ def e2e_network(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, 
         pytest.fail(f"E2E_DATABASE must be postgres or sqlite, not {database!r}", pytrace=False)
     postgres_url = request.getfixturevalue("postgres_url") if database == "postgres" else None
     base = tmp_path_factory.mktemp("e2e-network")
-    settings: dict[str, dict[str, str | int]] = {service: {"OTEL_TRACES_EXPORTER": "console"}
-                                                 for service in NETWORK_SERVICES}
-    settings["referral"] |= {"OFFER_DEADLINES": f"psychosocial={PSYCHOSOCIAL_DEADLINE_S}s",
-                             "OFFER_EXPIRY_INTERVAL_SECONDS": EXPIRY_INTERVAL_S}
-    settings["notify"] |= {"NOTIFY_SMTP_HOST": partner_inbox.smtp_host, "NOTIFY_SMTP_PORT": partner_inbox.smtp_port}
-    network = LocalNetwork(base, kafka_bootstrap, postgres_url=postgres_url, settings=settings,
-                           notify_endpoints=inbox_endpoints(partner_inbox))
-    try:
-        network.start()
-    except StackError as exc:
-        pytest.fail(f"the referral network did not start:\n{exc}", pytrace=False)
-    # the webhook secrets were written with the endpoints, before the processes started
-    partner_inbox.set_secrets(load_webhook_secrets(network.network_dir))
-    try:
+    referral: dict[str, Setting] = {"OFFER_DEADLINES": f"psychosocial={PSYCHOSOCIAL_DEADLINE_S}s",
+                "OFFER_EXPIRY_INTERVAL_SECONDS": EXPIRY_INTERVAL_S}
+    with running_network(base, kafka_bootstrap, partner_inbox, "the e2e network", settings={"referral": referral},
+                         console_spans=True, postgres_url=postgres_url) as network:
         yield network
-    finally:
-        network.stop()
-    left = network.leftover_processes()
-    assert not left, f"processes of the e2e network outlived it: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -28,8 +28,7 @@ from deploy.local.kafka import KafkaCluster
 from deploy.local.network import LocalNetwork
 from deploy.local.postgres import PostgresServer
 from deploy.local.process import free_ports
-from deploy.local.walkthrough import inbox_endpoints
-from services.core.identity.webhook_secrets import load_webhook_secrets
+from tests.stack_support import running_inbox, running_kafka, running_network
 
 SEED_ENV = "RELIABILITY_SEED"
 
@@ -37,15 +36,8 @@ SEED_ENV = "RELIABILITY_SEED"
 @pytest.fixture(scope="package")
 def reliability_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """The suite's own three-node KRaft cluster."""
-    cluster = KafkaCluster(tmp_path_factory.mktemp("reliability-kafka"), size=3)
-    try:
-        cluster.start()
-    except StackError as exc:
-        pytest.fail(f"the local 3-node Kafka cluster did not start:\n{exc}", pytrace=False)
-    try:
+    with running_kafka(tmp_path_factory.mktemp("reliability-kafka"), 3, "the local 3-node Kafka cluster") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="package")
@@ -65,12 +57,8 @@ def reliability_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 @pytest.fixture(scope="package")
 def reliability_inbox() -> Iterator[PartnerInbox]:
     """The partners' webhook receiver and mail server."""
-    inbox = PartnerInbox()
-    inbox.start()
-    try:
+    with running_inbox(PartnerInbox()) as inbox:
         yield inbox
-    finally:
-        inbox.stop()
 
 
 @pytest.fixture(scope="package")
@@ -78,23 +66,10 @@ def reliability_network(tmp_path_factory: pytest.TempPathFactory, reliability_ka
                         reliability_postgres: PostgresServer, reliability_inbox: PartnerInbox,
                         ) -> Iterator[LocalNetwork]:
     """The whole network on the suite's Kafka cluster and PostgreSQL server."""
-    settings: dict[str, dict[str, str | int]] = {
-        "notify": {"NOTIFY_SMTP_HOST": reliability_inbox.smtp_host, "NOTIFY_SMTP_PORT": reliability_inbox.smtp_port},
-    }
-    network = LocalNetwork(tmp_path_factory.mktemp("reliability-network"), reliability_kafka.bootstrap_servers,
-                           postgres_url=reliability_postgres.url, settings=settings,
-                           notify_endpoints=inbox_endpoints(reliability_inbox), ready_timeout_s=120.0)
-    try:
-        network.start()
-    except StackError as exc:
-        pytest.fail(f"the referral network did not start:\n{exc}", pytrace=False)
-    reliability_inbox.set_secrets(load_webhook_secrets(network.network_dir))
-    try:
+    with running_network(tmp_path_factory.mktemp("reliability-network"), reliability_kafka.bootstrap_servers,
+                         reliability_inbox, "the reliability network", postgres_url=reliability_postgres.url,
+                         ready_timeout_s=120.0) as network:
         yield network
-    finally:
-        network.stop()
-    left = network.leftover_processes()
-    assert not left, f"processes of the reliability network outlived it: {left}"
 
 
 @pytest.fixture

@@ -23,29 +23,20 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.errors import StackError
 from deploy.local.kafka import KafkaCluster
-from deploy.local.network import NETWORK_SERVICES, LocalNetwork
-from deploy.local.walkthrough import inbox_endpoints
+from deploy.local.network import LocalNetwork
 from services.core.generated.referralnet.intake.v1 import intake_pb2_grpc
 from services.core.generated.referralnet.referral.v1 import referral_pb2_grpc
-from services.core.identity.webhook_secrets import load_webhook_secrets
 from tests.e2e.notify_support import RecordingInbox
 from tests.e2e.support import Partner
+from tests.stack_support import running_inbox, running_kafka, running_network
 
 
 @pytest.fixture(scope="package")
 def security_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """A one-node Kafka for this package alone (its logs are scanned too)."""
-    cluster = KafkaCluster(tmp_path_factory.mktemp("security-kafka"), size=1)
-    try:
-        cluster.start()
-    except StackError as exc:
-        pytest.fail(f"the security suite's Kafka broker did not start:\n{exc}", pytrace=False)
-    try:
+    with running_kafka(tmp_path_factory.mktemp("security-kafka"), 1, "the security suite's Kafka broker") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="package")
@@ -57,35 +48,17 @@ def security_kafka(security_kafka_cluster: KafkaCluster) -> str:
 @pytest.fixture(scope="package")
 def security_inbox() -> Iterator[RecordingInbox]:
     """The partners' webhook receiver and mail server (127.0.0.1) of the private network."""
-    inbox = RecordingInbox()
-    inbox.start()
-    try:
+    with running_inbox(RecordingInbox()) as inbox:
         yield inbox
-    finally:
-        inbox.stop()
 
 
 @pytest.fixture(scope="package")
 def security_network(tmp_path_factory: pytest.TempPathFactory, security_kafka: str,
                      security_inbox: RecordingInbox) -> Iterator[LocalNetwork]:
     """The private running network (edges and workers of every service, SQLite) for the package."""
-    settings: dict[str, dict[str, str | int]] = {service: {"OTEL_TRACES_EXPORTER": "console"}
-                                                 for service in NETWORK_SERVICES}
-    settings["notify"] |= {"NOTIFY_SMTP_HOST": security_inbox.smtp_host,
-                           "NOTIFY_SMTP_PORT": security_inbox.smtp_port}
-    network = LocalNetwork(tmp_path_factory.mktemp("security-network"), security_kafka, settings=settings,
-                           notify_endpoints=inbox_endpoints(security_inbox))
-    try:
-        network.start()
-    except StackError as exc:
-        pytest.fail(f"the security suite's network did not start:\n{exc}", pytrace=False)
-    security_inbox.set_secrets(load_webhook_secrets(network.network_dir))
-    try:
+    with running_network(tmp_path_factory.mktemp("security-network"), security_kafka, security_inbox,
+                         "the security network", console_spans=True) as network:
         yield network
-    finally:
-        network.stop()
-    left = network.leftover_processes()
-    assert not left, f"processes of the security network outlived it: {left}"
 
 
 @pytest.fixture(scope="package")
