@@ -399,3 +399,37 @@ def test_the_replayed_root_equals_the_audit_workers_root_for_the_same_size(
 
 def _auditor_role(network_dir: Path) -> Any:
     return load_directory(network_dir).org("aud-lim-01").role
+
+
+def test_the_reader_holds_a_partition_back_until_released_and_never_holds_them_all(kafka_bootstrap: str) -> None:
+    topic = f"referralnet.replay-hold-{uuid.uuid4().hex[:8]}.events.v1"
+    ensure_topics(kafka_bootstrap, [topic], partitions=2, replication_factor=1, min_insync_replicas=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", batch_size=512, linger_ms=0)
+    try:
+        for index in range(600):
+            producer.send(topic, value=b"%d" % index, partition=index % 2)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    seen: list[str] = []  # "p0"/"p1" per batch, "held"/"free" per hold() the reader asked after a poll
+    read_0 = 0
+
+    def take(batch: list[SourceRecord]) -> None:
+        nonlocal read_0
+        seen.extend(f"p{record.partition}" for record in batch[:1])
+        read_0 += sum(1 for record in batch if record.partition == 0)
+
+    def hold_1_until_0_is_read() -> set[tuple[str, int]]:
+        held = {(topic, 1)} if read_0 < 300 else set()
+        seen.append("held" if held else "free")
+        return held
+
+    with LogReader(kafka_bootstrap, consumer_config={"max_poll_records": 50}, stall_timeout_s=20) as reader:
+        bounds = reader.bounds([topic])
+        total = reader.read(bounds, take, hold=hold_1_until_0_is_read)
+        everything_held = reader.read(bounds, lambda batch: None, hold=lambda: {(topic, 0), (topic, 1)})
+
+    assert (total, read_0, everything_held) == (600, 300, 600)
+    first_held, first_free = seen.index("held"), seen.index("free")
+    assert first_held < first_free and "p0" in seen[first_held:first_free]  # the hold lasted several polls
+    assert "p1" not in seen[first_held:first_free]  # ... and nothing of the held partition came meanwhile

@@ -185,6 +185,7 @@ class ComplianceChecker:
         """``org_roles`` maps org id -> role (consents may name a role); use :meth:`for_directory`."""
         self._roles: Mapping[str, OrgRole] = dict(org_roles or {})
         self._consents: dict[str, dict[str, Consent]] = {}
+        self._scopes: dict[ConsentScope, ConsentScope] = {}
         self._revocations: dict[str, tuple[int, str]] = {}
         self._disclosures: list[_PendingDisclosure] = []
         self._minors: list[tuple[str, str, str, int]] = []  # subject, event id, referral id, submitted at
@@ -290,9 +291,11 @@ class ComplianceChecker:
                 purposes=frozenset(grant.purposes), categories=frozenset(grant.categories))
         except ValueError:  # names no recipient: it covers nothing, so it is not kept
             return
-        consent = Consent(consent_id=message.consent_id, subject_id=message.subject_id, scope=scope,
+        scope = self._scopes.setdefault(scope, scope)  # a few scopes recur over a whole log: one object each
+        consent = Consent(consent_id=message.consent_id, subject_id=sys.intern(message.subject_id), scope=scope,
                           given_by=grant.given_by, expires_at_micros=grant.expires_at.ToMicroseconds(),
-                          recorded_by_org=message.recorded_by_org, recorded_at_micros=message.recorded_at_unix_micros)
+                          recorded_by_org=sys.intern(message.recorded_by_org),
+                          recorded_at_micros=message.recorded_at_unix_micros)
         self._consents.setdefault(message.subject_id, {}).setdefault(message.consent_id, consent)
 
     # -- the checks ---------------------------------------------------------------------------------------

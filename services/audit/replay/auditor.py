@@ -7,9 +7,11 @@
 2. read the checkpoint topic from offset 0 to its end now, then every source topic (the ones asked for
    and any a verified checkpoint's runs name) from offset 0 to their ends now, with no consumer group,
    verifying and decoding each batch as it comes (a progress bar shows the rate);
-3. rebuild the tree from the checkpoints' runs and check every checkpoint (:mod:`.ledger`);
-4. feed every verified event (once per event id), every record that did not verify or decode and every
-   dead letter to the ComplianceChecker, the same checks the audit service runs;
+3. rebuild the tree from the checkpoints' runs as the records arrive, and check every checkpoint
+   (:mod:`.ledger`): each leaf goes to the ComplianceChecker (the same checks the audit service runs) as
+   the walk reaches it and is then dropped, so memory does not hold the log;
+4. then feed the checker the pending tail's verified events (once per event id), and every record that did
+   not verify or decode and every dead letter;
 5. write ``report.json`` and ``report.html`` into the output folder.
 
 Problems of the auditor's own making (no broker, a missing topic, an untrusted directory, an unusable
@@ -21,9 +23,10 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TextIO
 
 from services.audit.adapters.source import DEAD_LETTER_TOPICS, SOURCE_TOPICS
@@ -33,8 +36,8 @@ from services.audit.domain.checkpoint import CheckpointError, checkpoint_origin,
 from services.audit.domain.compliance import ComplianceChecker, Violation
 from services.audit.replay.examine import Examined, Examiner
 from services.audit.replay.funnel import FunnelBuilder
-from services.audit.replay.ledger import CHECKPOINT_INCONSISTENT, LedgerReplay, checkpoint_of, pending, replay_ledger
-from services.audit.replay.log_reader import LogBounds, LogReader, LogReadError, Position, position_name
+from services.audit.replay.ledger import CHECKPOINT_INCONSISTENT, LedgerReplay, LedgerReplayer, checkpoint_of
+from services.audit.replay.log_reader import LogBounds, LogReader, LogReadError, PartitionKey, position_name
 from services.audit.replay.report import AuditReport, CheckpointRow, Finding, TopicRow, write_json
 from services.audit.replay.report_html import write_html
 from services.core.envelope import Verifier, now_micros
@@ -134,30 +137,61 @@ def run_replay(options: ReplayOptions, *, stream: TextIO | None = None) -> Repla
                 topic for topic in options.source_topics if is_dead_letter_topic(topic)}
             source_bounds = _bounds(reader, topics)
             examiner = Examiner(verifier, trust.routing_keys, dead_letter_topics)
-            examined: dict[Position, Examined] = {}
+            checker, funnel = ComplianceChecker.for_directory(trust.directory), FunnelBuilder()
+            feed = CheckerFeed(checker, funnel)
+            replayer = LedgerReplayer(checkpoint_records, source_bounds, trust.directory,
+                                      origin=checkpoint_origin(trust.directory.network_id), on_leaf=feed.observe_leaf)
+            tally = _Tally()
 
             def take(batch: Sequence[SourceRecord]) -> None:
-                for entry in examiner.examine(batch):
-                    examined[entry.position] = entry
+                entries = examiner.examine(batch)
+                tally.add(entries)
+                replayer.take(entries)
 
             read_started = time.monotonic()
-            records = _read(reader, source_bounds, take, options=options, stream=stream, total=source_bounds.records)
+            records = _read(reader, source_bounds, take, options=options, stream=stream, total=source_bounds.records,
+                            hold=replayer.held)
             read_seconds = time.monotonic() - read_started
     finally:
         verifier.close()
-    ledger = replay_ledger(checkpoint_records, examined, source_bounds, trust.directory,
-                           origin=checkpoint_origin(trust.directory.network_id))
+    ledger = replayer.finish()
     report = AuditReport(bootstrap=options.bootstrap, network_id=trust.directory.network_id,
                          origin=checkpoint_origin(trust.directory.network_id), started_at_us=started_us,
                          records_read=records, read_seconds=read_seconds)
-    report.topics = _topic_rows(checkpoint_bounds, checkpoint_records, source_bounds, examined,
+    report.topics = _topic_rows(checkpoint_bounds, checkpoint_records, source_bounds, tally.per_topic,
                                 checkpoint_topic=options.checkpoint_topic, dead_letter_topics=dead_letter_topics)
-    _fill_ledger(report, ledger, examined)
-    _check_compliance(report, ledger, examined, ComplianceChecker.for_directory(trust.directory))
+    _fill_ledger(report, ledger, tally)
+    for check in ledger.problems:
+        checker.observe_violation(Violation(CHECKPOINT_INCONSISTENT, f"{check.name}: {'; '.join(check.problems)}"))
+    for entry in ledger.pending:
+        if entry.verified:
+            feed.observe_once(entry, ledger.leaf_inputs)
+    for entry in tally.others:
+        feed.account(entry)
+    _report_compliance(report, checker, funnel)
     report.elapsed_seconds = time.monotonic() - started
     json_path = write_json(report, out_dir / "report.json")
     html_path = write_html(report, out_dir / "report.html")
     return ReplayRun(report, json_path, html_path, ledger)
+
+
+@dataclass
+class _Tally:
+    """What the reports count of the records read, and the few the checker hears about after the leaves."""
+
+    per_topic: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    dead_letters: int = 0
+    others: list[Examined] = field(default_factory=list)
+
+    def add(self, entries: Iterable[Examined]) -> None:
+        for entry in entries:
+            topic = entry.position[0]
+            self.per_topic[topic] = self.per_topic.get(topic, 0) + 1
+            self.rejected += not entry.verified
+            self.dead_letters += entry.dead_letter is not None
+            if not entry.verified or entry.dead_letter is not None:
+                self.others.append(entry)
 
 
 def _output_folder(path: Path) -> Path:
@@ -191,7 +225,8 @@ def _bounds(reader: LogReader, topics: Iterable[str]) -> LogBounds:
 
 
 def _read(reader: LogReader, bounds: LogBounds, on_batch: Callable[[Sequence[SourceRecord]], None], *,
-          options: ReplayOptions, stream: TextIO | None, total: int | None = None) -> int:
+          options: ReplayOptions, stream: TextIO | None, total: int | None = None,
+          hold: Callable[[], Collection[PartitionKey]] | None = None) -> int:
     """Read within ``bounds``; a progress bar with the rate when ``total`` is given and progress is on."""
     from kafka.errors import KafkaError  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
@@ -203,7 +238,7 @@ def _read(reader: LogReader, bounds: LogBounds, on_batch: Callable[[Sequence[Sou
             bar.update(count - bar.n)
 
         try:
-            return reader.read(bounds, on_batch, progress)
+            return reader.read(bounds, on_batch, progress, hold)
         except LogReadError as error:
             raise ReplayUsageError(str(error)) from None
         except KafkaError as error:
@@ -224,12 +259,9 @@ def _run_topics(records: Iterable[SourceRecord], trust: Trust, existing: set[str
 
 
 def _topic_rows(checkpoint_bounds: LogBounds, checkpoints: Sequence[SourceRecord], source_bounds: LogBounds,
-                examined: Mapping[Position, Examined], *, checkpoint_topic: str,
+                counts: Mapping[str, int], *, checkpoint_topic: str,
                 dead_letter_topics: frozenset[str]) -> list[TopicRow]:
     rows = [TopicRow(checkpoint_topic, "checkpoints", len(checkpoint_bounds.end), len(checkpoints))]
-    counts: dict[str, int] = {}
-    for topic, _, _ in examined:
-        counts[topic] = counts.get(topic, 0) + 1
     for topic in dict.fromkeys(topic for topic, _ in source_bounds.end):
         partitions = sum(1 for name, _ in source_bounds.end if name == topic)
         role = "dead letters" if topic in dead_letter_topics else "events"
@@ -237,7 +269,7 @@ def _topic_rows(checkpoint_bounds: LogBounds, checkpoints: Sequence[SourceRecord
     return rows
 
 
-def _fill_ledger(report: AuditReport, ledger: LedgerReplay, examined: Mapping[Position, Examined]) -> None:
+def _fill_ledger(report: AuditReport, ledger: LedgerReplay, tally: _Tally) -> None:
     report.checkpoints = [CheckpointRow(
         where=position_name(check.position), tree_size=check.tree_size, root_hash=check.root_hash.hex(),
         recomputed_root=check.recomputed_root.hex(), issued_at_us=check.issued_at_us,
@@ -247,21 +279,14 @@ def _fill_ledger(report: AuditReport, ledger: LedgerReplay, examined: Mapping[Po
     report.republished_checkpoints = ledger.republished
     report.tree_size, report.root_hash = ledger.tree_size, ledger.root.hex()
     report.duplicates = ledger.duplicates
-    report.rejected = sum(1 for entry in examined.values() if not entry.verified)
-    report.dead_letters = sum(1 for entry in examined.values() if entry.dead_letter is not None)
-    tail = pending(examined, ledger)
-    report.pending = len(tail)
-    report.pending_verified = sum(1 for entry in tail if entry.verified)
+    report.rejected = tally.rejected
+    report.dead_letters = tally.dead_letters
+    report.pending = len(ledger.pending)
+    report.pending_verified = sum(1 for entry in ledger.pending if entry.verified)
     report.pending_rejected = report.pending - report.pending_verified
 
 
-def _check_compliance(report: AuditReport, ledger: LedgerReplay, examined: Mapping[Position, Examined],
-                      checker: ComplianceChecker) -> None:
-    for check in ledger.problems:
-        checker.observe_violation(Violation(CHECKPOINT_INCONSISTENT, f"{check.name}: {'; '.join(check.problems)}"))
-    funnel = FunnelBuilder()
-    feed_checker(checker, ledger.leaves, pending(examined, ledger),
-                 (entry for entry in examined.values() if not entry.verified or entry.dead_letter is not None), funnel)
+def _report_compliance(report: AuditReport, checker: ComplianceChecker, funnel: FunnelBuilder) -> None:
     result = checker.result()
     report.violations = [Finding(violation.check, violation.detail, tuple(violation.event_ids), violation.subject_id)
                          for violation in result.violations]
@@ -271,6 +296,62 @@ def _check_compliance(report: AuditReport, ledger: LedgerReplay, examined: Mappi
         kinds[disclosure.kind] = kinds.get(disclosure.kind, 0) + 1
     report.disclosures = kinds
     report.funnel = funnel.figures()
+
+
+class CheckerFeed:
+    """Feeds the compliance checker as the audit service feeds its own (see :func:`feed_checker`)."""
+
+    def __init__(self, checker: ComplianceChecker, funnel: FunnelBuilder | None = None) -> None:
+        self._checker = checker
+        self._funnel = funnel
+        self._seen: dict[str, bytes] = {}
+
+    def observe_leaf(self, entry: Examined) -> None:
+        """A leaf, in leaf order (the ledger makes an event id a leaf once: no duplicate check here)."""
+        self._observe(entry)
+
+    def observe_once(self, entry: Examined, leaf_inputs: Mapping[str, bytes] = MappingProxyType({})) -> None:
+        """A verified record observed once per event id, among ``leaf_inputs`` and what this feed observed once.
+
+        A second, different envelope under an event id already observed is rejected as ``duplicate_event_id``;
+        the same envelope again changes nothing.
+        """
+        assert entry.event_id is not None and entry.leaf_input is not None  # noqa: S101
+        known = leaf_inputs.get(entry.event_id) or self._seen.get(entry.event_id)
+        if known is not None:
+            if known != entry.leaf_input:
+                topic, partition, offset = entry.position
+                self._checker.observe_rejected(DUPLICATE_EVENT_ID, event_id=entry.event_id, topic=topic,
+                                               partition=partition, offset=offset)
+            return
+        self._seen[entry.event_id] = entry.leaf_input
+        self._observe(entry)
+
+    def account(self, entry: Examined) -> None:
+        """A dead letter (with its original coordinates when its headers give them) or a record that did not verify."""
+        topic, partition, offset = entry.position
+        letter = entry.dead_letter
+        if letter is None:
+            self._checker.observe_rejected(entry.problem or "unverified", event_id=entry.event_id, topic=topic,
+                                           partition=partition, offset=offset)
+            return
+        known_origin = bool(letter.original_topic)
+        self._checker.observe_dead_letter(
+            letter.reason, event_id=entry.event_id, consumer=letter.consumer,
+            topic=letter.original_topic if known_origin else topic,
+            partition=letter.original_partition if known_origin else partition,
+            offset=letter.original_offset if known_origin else offset, subject_id=entry.subject_id,
+            at_us=entry.header.occurred_at_unix_micros if entry.header is not None else None)
+
+    def _observe(self, entry: Examined) -> None:
+        topic, partition, offset = entry.position
+        assert entry.event_id is not None and entry.header is not None  # noqa: S101
+        if entry.message is None:
+            self._checker.observe_rejected(entry.undecodable or "undecodable", event_id=entry.event_id, topic=topic,
+                                           partition=partition, offset=offset)
+        self._checker.observe(entry.header, entry.message, topic=topic, partition=partition, offset=offset)
+        if self._funnel is not None and entry.message is not None:
+            self._funnel.add(entry.message)
 
 
 def feed_checker(checker: ComplianceChecker, leaves: Iterable[Examined], tail: Iterable[Examined],
@@ -284,34 +365,8 @@ def feed_checker(checker: ComplianceChecker, leaves: Iterable[Examined], tail: I
     original coordinates when its headers give them) and a source record that did not verify is rejected
     with its reason, named by the event id it claims or by its position.
     """
-    seen: dict[str, bytes] = {}
+    feed = CheckerFeed(checker, funnel)
     for entry in (*leaves, *(entry for entry in tail if entry.verified)):
-        topic, partition, offset = entry.position
-        assert entry.event_id is not None and entry.leaf_input is not None and entry.header is not None  # noqa: S101
-        known = seen.get(entry.event_id)
-        if known is not None:
-            if known != entry.leaf_input:
-                checker.observe_rejected(DUPLICATE_EVENT_ID, event_id=entry.event_id, topic=topic, partition=partition,
-                                         offset=offset)
-            continue
-        seen[entry.event_id] = entry.leaf_input
-        if entry.message is None:
-            checker.observe_rejected(entry.undecodable or "undecodable", event_id=entry.event_id, topic=topic,
-                                     partition=partition, offset=offset)
-        checker.observe(entry.header, entry.message, topic=topic, partition=partition, offset=offset)
-        if funnel is not None and entry.message is not None:
-            funnel.add(entry.message)
+        feed.observe_once(entry)
     for entry in others:
-        topic, partition, offset = entry.position
-        letter = entry.dead_letter
-        if letter is None:
-            checker.observe_rejected(entry.problem or "unverified", event_id=entry.event_id, topic=topic,
-                                     partition=partition, offset=offset)
-            continue
-        known_origin = bool(letter.original_topic)
-        checker.observe_dead_letter(
-            letter.reason, event_id=entry.event_id, consumer=letter.consumer,
-            topic=letter.original_topic if known_origin else topic,
-            partition=letter.original_partition if known_origin else partition,
-            offset=letter.original_offset if known_origin else offset, subject_id=entry.subject_id,
-            at_us=entry.header.occurred_at_unix_micros if entry.header is not None else None)
+        feed.account(entry)

@@ -15,17 +15,27 @@ For each checkpoint read from the checkpoint topic (ADR 12):
 Because the tree is recomputed by appending only, matching roots at every checkpoint also prove that each
 checkpoint is consistent with its predecessor. Source records covered by no verified checkpoint's run are
 the pending tail: counted, never ordered (the worker has not fixed their order yet).
+
+The replay streams (:class:`LedgerReplayer`): the checkpoints are read first, so the order of every run is
+known before a source record arrives; records arrive one partition's batch at a time and wait in that
+partition's buffer only until the walk through the runs reaches them, then each leaf goes to ``on_leaf``
+and is dropped. What stays for the whole replay is what the checks need: each leaf's event id and canonical
+hash (duplicates), the tree's compact range, and the pending tail. :meth:`LedgerReplayer.held` names the
+partitions whose buffers are full, so the reader stops fetching them until the walk catches up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from services.audit.application.records import SourceRecord
 from services.audit.domain.checkpoint import (
     Checkpoint,
     CheckpointError,
+    LeafRun,
     check_extends,
     checkpoint_hash,
     parse_checkpoint,
@@ -33,10 +43,12 @@ from services.audit.domain.checkpoint import (
 )
 from services.audit.domain.merkle import EMPTY_ROOT, CompactRange
 from services.audit.replay.examine import Examined
-from services.audit.replay.log_reader import LogBounds, Position, position_name, position_of
+from services.audit.replay.log_reader import LogBounds, PartitionKey, Position, position_name, position_of
 from services.core.envelope import SigningKeyResolver
 
 CHECKPOINT_INCONSISTENT = "checkpoint_inconsistent"
+BUFFER_LIMIT = 20_000
+"""Records a partition may hold waiting for the walk before :meth:`LedgerReplayer.held` asks to hold it back."""
 
 
 @dataclass
@@ -70,13 +82,17 @@ class CheckpointCheck:
 
 @dataclass
 class LedgerReplay:
-    """The recomputed ledger: the tree up to the newest checkpoint and what was found on the way."""
+    """The recomputed ledger: the tree up to the newest checkpoint and what was found on the way.
+
+    ``leaf_inputs`` maps every leaf's event id to its canonical hash; ``pending`` is the tail no verified
+    checkpoint's run covers, in read order (dead letters are never leaves, so never pending).
+    """
 
     checkpoints: list[CheckpointCheck] = field(default_factory=list)
     tree_size: int = 0
     root: bytes = EMPTY_ROOT
-    leaves: list[Examined] = field(default_factory=list)
-    covered: set[Position] = field(default_factory=set)
+    leaf_inputs: dict[str, bytes] = field(default_factory=dict)
+    pending: list[Examined] = field(default_factory=list)
     duplicates: int = 0
     rejected: int = 0
     republished: int = 0
@@ -106,28 +122,162 @@ def checkpoint_of(record: SourceRecord) -> Checkpoint:
     return parse_checkpoint(record.value)
 
 
-def replay_ledger(checkpoint_records: Iterable[SourceRecord], examined: Mapping[Position, Examined],
-                  bounds: LogBounds, resolver: SigningKeyResolver, *, origin: str | None = None) -> LedgerReplay:
-    """Verify the checkpoints, replay their runs over the examined records, compare every root (see module doc).
+def replay_ledger(checkpoint_records: Iterable[SourceRecord], examined: Iterable[Examined], bounds: LogBounds,
+                  resolver: SigningKeyResolver, *, origin: str | None = None,
+                  on_leaf: Callable[[Examined], None] | None = None) -> LedgerReplay:
+    """The whole replay over records already examined (each partition's in offset order): see the module doc.
 
-    ``examined`` holds every source record read, by position; ``bounds`` says which offsets were read, so a
-    run naming an offset outside them is reported (records the log no longer has, or a topic not read).
-    ``origin`` is the expected ``<network_id>/audit/v1``; None accepts the origin of the first checkpoint.
+    ``bounds`` says which offsets were read, so a run naming an offset outside them is reported (records the
+    log no longer has, or a topic not read). ``origin`` is the expected ``<network_id>/audit/v1``; None
+    accepts the origin of the first checkpoint. ``on_leaf`` gets every leaf in leaf order.
     """
-    replay = LedgerReplay()
-    verified = _verified_checkpoints(checkpoint_records, resolver, origin, replay)
-    builder = _TreeBuilder(examined, bounds, replay)
-    tree = builder.tree
-    previous: Checkpoint | None = None
-    for entry in verified:
-        check, checkpoint = entry.check, entry.checkpoint
-        check.in_chain = True
-        before = tree.size
-        for run in checkpoint.runs:
-            builder.replay_run(run.topic, run.partition, (run.first_offset, run.last_offset), check)
+    replayer = LedgerReplayer(checkpoint_records, bounds, resolver, origin=origin, on_leaf=on_leaf)
+    batch: list[Examined] = []
+    for entry in examined:
+        if batch and batch[-1].position[:2] != entry.position[:2]:
+            replayer.take(batch)
+            batch = []
+        batch.append(entry)
+    if batch:
+        replayer.take(batch)
+    return replayer.finish()
+
+
+class LedgerReplayer:
+    """The streaming replay: :meth:`take` each partition's examined records as read, then :meth:`finish`."""
+
+    def __init__(self, checkpoint_records: Iterable[SourceRecord], bounds: LogBounds, resolver: SigningKeyResolver,
+                 *, origin: str | None = None, on_leaf: Callable[[Examined], None] | None = None,
+                 buffer_limit: int = BUFFER_LIMIT) -> None:
+        """Verify the checkpoints now (their runs fix the walk); ``on_leaf`` gets every leaf in leaf order."""
+        self.replay = LedgerReplay()
+        self._verified = _verified_checkpoints(checkpoint_records, resolver, origin, self.replay)
+        self._bounds = bounds
+        self._on_leaf = on_leaf
+        self._buffer_limit = buffer_limit
+        self._tree = CompactRange()
+        runs = [run for entry in self._verified for run in entry.checkpoint.runs]
+        self._coverage = _coverage(runs)
+        self._later_firsts = _later_firsts(runs)
+        self._runs_walked: dict[PartitionKey, int] = {}
+        self._buffers: dict[PartitionKey, OrderedDict[int, Examined]] = {}
+        self._read_up_to: dict[PartitionKey, int] = {}
+        self._walk = _Walk()
+        self._previous: Checkpoint | None = None
+        self._finished = False
+
+    def take(self, entries: Sequence[Examined]) -> None:
+        """Records of one partition, in offset order: leaves go to ``on_leaf`` as soon as the walk reaches them."""
+        for entry in entries:
+            key = entry.position[:2]
+            offset = entry.position[2]
+            self._read_up_to[key] = max(self._read_up_to.get(key, 0), offset + 1)
+            if self._covers(key, offset):
+                self._buffers.setdefault(key, OrderedDict())[offset] = entry
+            elif entry.dead_letter is None:
+                self.replay.pending.append(entry)
+        self._advance(final=False)
+
+    def held(self) -> set[PartitionKey]:
+        """Partitions whose buffers are full while the walk waits for another one: the reader may hold them back.
+
+        A reader must not hold back every partition it still reads on this advice (it then reads them all):
+        the partition the walk waits for is never named, but it may already be read to its end.
+        """
+        waiting = self._walk.waiting_on
+        if waiting is None:
+            return set()
+        return {key for key, buffer in self._buffers.items() if len(buffer) >= self._buffer_limit and key != waiting}
+
+    def finish(self) -> LedgerReplay:
+        """Everything was read: walk what is left (offsets never read are skipped) and give the replay."""
+        if not self._finished:
+            self._advance(final=True)
+            self.replay.tree_size, self.replay.root = self._tree.size, self._tree.root()
+            self._buffers.clear()
+            self._finished = True
+        return self.replay
+
+    def _covers(self, key: PartitionKey, offset: int) -> bool:
+        spans = self._coverage.get(key)
+        return spans is not None and spans.cover(offset)
+
+    def _advance(self, *, final: bool) -> None:
+        walk = self._walk
+        while walk.checkpoint < len(self._verified):
+            verified = self._verified[walk.checkpoint]
+            check, checkpoint = verified.check, verified.checkpoint
+            if not walk.started:
+                check.in_chain, walk.started, walk.before = True, True, self._tree.size
+            if walk.run < len(checkpoint.runs):
+                if not self._walk_run(checkpoint.runs[walk.run], check, final=final):
+                    return
+                walk.run, walk.offset = walk.run + 1, None
+                continue
+            self._close_checkpoint(check, checkpoint, walk.before)
+            walk.checkpoint, walk.run, walk.offset, walk.started = walk.checkpoint + 1, 0, None, False
+        walk.waiting_on = None
+
+    def _walk_run(self, run: LeafRun, check: CheckpointCheck, *, final: bool) -> bool:
+        """Walk ``run`` from where the walk stands; False when it must wait for records not read yet."""
+        walk, key = self._walk, (run.topic, run.partition)
+        first, last = run.first_offset, run.last_offset
+        if walk.offset is None:
+            if first > last:
+                check.problems.append(f"run {run.topic}[{run.partition}] {first}..{last} is empty or reversed")
+                self._drop_walked(key, self._buffers.setdefault(key, OrderedDict()))
+                return True
+            if not (self._bounds.holds(run.topic, run.partition, first)
+                    and self._bounds.holds(run.topic, run.partition, last)):
+                check.problems.append(f"run {run.topic}[{run.partition}] {first}..{last} names records this replay "
+                                      f"could not read (read {_read_range(self._bounds, key)})")
+            walk.offset = max(first, self._bounds.start.get(key, first))
+        end = min(last + 1, self._bounds.end.get(key, 0))
+        buffer = self._buffers.setdefault(key, OrderedDict())
+        while walk.offset < end:
+            offset = walk.offset
+            entry = buffer.get(offset)
+            if entry is None and not final and offset >= self._read_up_to.get(key, 0):
+                walk.waiting_on = key
+                return False
+            walk.offset = offset + 1
+            if entry is None:  # an offset held by a transaction marker
+                continue
+            if entry.dead_letter is not None:  # the worker never makes a dead letter a leaf
+                check.problems.append(f"run {run.topic}[{run.partition}] {first}..{last} names a dead-letter topic")
+                break
+            self._append(entry, check)
+        walk.waiting_on = None
+        self._drop_walked(key, buffer)
+        return True
+
+    def _drop_walked(self, key: PartitionKey, buffer: OrderedDict[int, Examined]) -> None:
+        """One more run of ``key`` walked: drop the buffered records below every first offset of its later runs."""
+        walked = self._runs_walked[key] = self._runs_walked.get(key, 0) + 1
+        later = self._later_firsts.get(key, [])
+        keep_from = later[walked] if walked < len(later) else None
+        while buffer and (keep_from is None or next(iter(buffer)) < keep_from):
+            buffer.popitem(last=False)
+
+    def _append(self, entry: Examined, check: CheckpointCheck) -> None:
+        replay = self.replay
+        if entry.leaf_input is None or entry.event_id is None:
+            check.rejected += 1
+            replay.rejected += 1
+        elif entry.event_id in replay.leaf_inputs:
+            check.duplicates += 1
+            replay.duplicates += 1
+        else:
+            replay.leaf_inputs[entry.event_id] = entry.leaf_input
+            self._tree.append(entry.leaf_input)
+            if self._on_leaf is not None:
+                self._on_leaf(entry)
+
+    def _close_checkpoint(self, check: CheckpointCheck, checkpoint: Checkpoint, before: int) -> None:
+        tree = self._tree
         check.leaves = tree.size - before
         try:
-            check_extends(previous, checkpoint, check.leaves)
+            check_extends(self._previous, checkpoint, check.leaves)
         except CheckpointError as error:
             check.problems.append(f"does not extend the previous checkpoint: {error}")
         check.recomputed_root = tree.root()
@@ -136,18 +286,67 @@ def replay_ledger(checkpoint_records: Iterable[SourceRecord], examined: Mapping[
         elif check.recomputed_root != checkpoint.root_hash:
             check.problems.append(f"root {checkpoint.root_hash.hex()} differs from the recomputed root "
                                   f"{check.recomputed_root.hex()} at size {tree.size}")
-        previous = checkpoint
-    replay.tree_size, replay.root = tree.size, tree.root()
-    return replay
+        self._previous = checkpoint
 
 
-def pending(examined: Mapping[Position, Examined], replay: LedgerReplay) -> list[Examined]:
-    """The source records read that no verified checkpoint's run covers, in read order (not a leaf order).
+@dataclass
+class _Walk:
+    """Where the walk through the verified checkpoints' runs stands."""
 
-    Dead letters are never in a run (they are never leaves), so they are never pending.
+    checkpoint: int = 0
+    run: int = 0
+    offset: int | None = None
+    started: bool = False
+    before: int = 0
+    waiting_on: PartitionKey | None = None
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """One partition's offsets named by some run: sorted, merged inclusive spans ``starts[i]..ends[i]``."""
+
+    starts: list[int]
+    ends: list[int]
+
+    def cover(self, offset: int) -> bool:
+        """True when some run names ``offset``."""
+        index = bisect_right(self.starts, offset) - 1
+        return index >= 0 and offset <= self.ends[index]
+
+
+def _coverage(runs: Iterable[LeafRun]) -> dict[PartitionKey, _Spans]:
+    """Each partition's offsets named by the runs (empty or reversed runs name none)."""
+    pieces: dict[PartitionKey, list[tuple[int, int]]] = {}
+    for run in runs:
+        if run.first_offset <= run.last_offset:
+            pieces.setdefault((run.topic, run.partition), []).append((run.first_offset, run.last_offset))
+    coverage: dict[PartitionKey, _Spans] = {}
+    for key, spans in pieces.items():
+        starts: list[int] = []
+        ends: list[int] = []
+        for first, last in sorted(spans):
+            if ends and first <= ends[-1] + 1:
+                ends[-1] = max(ends[-1], last)
+            else:
+                starts.append(first)
+                ends.append(last)
+        coverage[key] = _Spans(starts, ends)
+    return coverage
+
+
+def _later_firsts(runs: Sequence[LeafRun]) -> dict[PartitionKey, list[int]]:
+    """Per partition, in walk order: element ``i`` is the lowest first offset of its runs from the ``i``-th on.
+
+    Once ``i`` runs of a partition were walked, no later run names an offset below element ``i``, so its
+    records there are no longer needed (runs overlap after a worker re-read a batch: records are kept then).
     """
-    return [entry for position, entry in examined.items()
-            if position not in replay.covered and entry.dead_letter is None]
+    firsts: dict[PartitionKey, list[int]] = {}
+    for run in runs:
+        firsts.setdefault((run.topic, run.partition), []).append(run.first_offset)
+    for offsets in firsts.values():
+        for index in range(len(offsets) - 2, -1, -1):
+            offsets[index] = min(offsets[index], offsets[index + 1])
+    return firsts
 
 
 def _verified_checkpoints(records: Iterable[SourceRecord], resolver: SigningKeyResolver, origin: str | None,
@@ -182,49 +381,7 @@ def _verified_checkpoints(records: Iterable[SourceRecord], resolver: SigningKeyR
     return verified
 
 
-class _TreeBuilder:
-    """Appends the leaves of runs to one CompactRange with the worker's rules, counting what is not a leaf."""
-
-    def __init__(self, examined: Mapping[Position, Examined], bounds: LogBounds, replay: LedgerReplay) -> None:
-        self.tree = CompactRange()
-        self._examined = examined
-        self._bounds = bounds
-        self._replay = replay
-        self._leaf_ids: set[str] = set()
-
-    def replay_run(self, topic: str, partition: int, offsets: tuple[int, int], check: CheckpointCheck) -> None:
-        """Walk ``topic[partition]`` from the first to the last offset (inclusive), appending its leaves."""
-        first, last = offsets
-        if first > last:
-            check.problems.append(f"run {topic}[{partition}] {first}..{last} is empty or reversed")
-            return
-        if not (self._bounds.holds(topic, partition, first) and self._bounds.holds(topic, partition, last)):
-            check.problems.append(f"run {topic}[{partition}] {first}..{last} names records this replay could not "
-                                  f"read (read {_read_range(self._bounds, topic, partition)})")
-        replay = self._replay
-        for offset in range(first, last + 1):
-            position = (topic, partition, offset)
-            entry = self._examined.get(position)
-            if entry is None:  # not read (reported above), or an offset held by a transaction marker
-                continue
-            replay.covered.add(position)
-            if entry.dead_letter is not None:  # the worker never makes a dead letter a leaf
-                check.problems.append(f"run {topic}[{partition}] {first}..{last} names a dead-letter topic")
-                return
-            if entry.leaf_input is None or entry.event_id is None:
-                check.rejected += 1
-                replay.rejected += 1
-            elif entry.event_id in self._leaf_ids:
-                check.duplicates += 1
-                replay.duplicates += 1
-            else:
-                self._leaf_ids.add(entry.event_id)
-                self.tree.append(entry.leaf_input)
-                replay.leaves.append(entry)
-
-
-def _read_range(bounds: LogBounds, topic: str, partition: int) -> str:
-    key = (topic, partition)
+def _read_range(bounds: LogBounds, key: PartitionKey) -> str:
     if key not in bounds.end:
         return "nothing of that partition"
     return f"offsets {bounds.start[key]}..{bounds.end[key] - 1}"

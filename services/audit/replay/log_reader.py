@@ -13,7 +13,7 @@ number of records read so far after every poll.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,9 +123,11 @@ class LogReader:
                          {(tp.topic, tp.partition): end[tp] for tp in partitions})
 
     def read(self, bounds: LogBounds, on_batch: BatchHandler, on_progress: Callable[[int], None] | None = None,
-             ) -> int:
+             hold: Callable[[], Collection[PartitionKey]] | None = None) -> int:
         """Feed every record within ``bounds`` to ``on_batch`` (per partition, in offset order); the count read.
 
+        ``hold``, asked after every poll, names partitions not to fetch until it no longer names them (the
+        caller's buffer for them is full); when it names every partition still to read, none is held.
         LogReadError when no partition advances for the stall timeout.
         """
         from kafka.structs import TopicPartition  # noqa: PLC0415
@@ -139,6 +141,7 @@ class LogReader:
         for tp in pending:
             consumer.seek(tp, bounds.start[(tp.topic, tp.partition)])
         positions = {tp: bounds.start[(tp.topic, tp.partition)] for tp in pending}
+        assigned = set(pending)
         read, last_progress = 0, time.monotonic()
         while pending:
             for tp, records in consumer.poll(timeout_ms=500).items():
@@ -149,13 +152,18 @@ class LogReader:
                     on_batch(batch)
             if on_progress is not None:
                 on_progress(read)
-            for tp in list(pending):
+            for tp in list(pending & assigned):
                 position = consumer.position(tp)
                 if position > positions[tp]:
                     positions[tp], last_progress = position, time.monotonic()
                 if position >= bounds.end[(tp.topic, tp.partition)]:
                     pending.discard(tp)
-                    consumer.pause(tp)
+            wanted = _unheld(pending, hold() if hold is not None else ())
+            if wanted != assigned:
+                consumer.assign(sorted(wanted))  # a partition kept keeps its position and its fetched data
+                for tp in wanted - assigned:
+                    consumer.seek(tp, positions[tp])
+                assigned = wanted
             if pending and time.monotonic() - last_progress > self._stall_timeout_s:
                 behind = ", ".join(f"{tp.topic}[{tp.partition}] at {positions[tp]} of "
                                    f"{bounds.end[(tp.topic, tp.partition)]}" for tp in sorted(pending))
@@ -163,6 +171,17 @@ class LogReader:
                 raise LogReadError(msg)
         consumer.unsubscribe()
         return read
+
+
+def _unheld(pending: set[Any], held: Collection[PartitionKey]) -> set[Any]:
+    """The partitions still to read that ``held`` does not name (all of them when it names them all).
+
+    A held partition is left out of the assignment rather than paused: kafka-python 3.0.12 parks the data
+    of a paused partition and, once any other partition's data was drained, never gives it back on
+    resume nor fetches that partition again (the read would stall).
+    """
+    wanted = {tp for tp in pending if (tp.topic, tp.partition) not in held}
+    return wanted or set(pending)
 
 
 def _record(record: Any) -> SourceRecord:  # noqa: ANN401 -- kafka-python's ConsumerRecord is untyped

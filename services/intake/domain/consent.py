@@ -24,7 +24,7 @@ MINOR_GIVERS = frozenset({GUARDIAN, CHILD_PROTECTION_AUTHORITY})
 """Who may consent for a minor with a referral (besides an override already recorded on the subject)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsentScope:
     """Whom a consent lets receive data (one role, or one organisation), for which purposes and categories."""
 
@@ -45,7 +45,7 @@ class ConsentScope:
         return self.recipient_role == role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Consent:
     """A recorded consent of one subject: its scope, who gave it, when it was recorded, expires, was revoked."""
 
