@@ -23,7 +23,6 @@ from services.core.generated.referralnet.intake.v1.intake_pb2 import (
     RevokeConsentResponse,
 )
 from services.core.grpcedge.caller import Caller
-from services.core.keyvault import DataCategory
 from services.core.keyvault.keys import DataKey
 from services.intake.adapters import repository as repo
 from services.intake.adapters.events import sealed_event
@@ -57,8 +56,7 @@ def record_consent(context: IntakeContext, caller: Caller, request: RecordConsen
     case_key = None
     if override:  # the justification is sealed under the subject's case-file key (fetched outside the transaction)
         try:
-            context.vault.ensure_subject(subject_id)
-            case_key = context.vault.current_key(subject_id, DataCategory.CASE_FILE)
+            case_key = context.case_file_key(subject_id)
         except ShreddedSubjectError:
             raise subject_erased() from None
     consent_id = new_consent_id()

@@ -19,7 +19,8 @@ from services.core.envelope import now_micros
 from services.core.eventstore import ConcurrencyError, EventStore, NewEvent, unit_of_work
 from services.core.identity.directory import Directory
 from services.core.identity.errors import UnknownOrganisationError
-from services.core.keyvault import KeyVault
+from services.core.keyvault import DataCategory, KeyVault
+from services.core.keyvault.keys import DataKey
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.intake.domain.authorisation import denied
 from services.intake.domain.ids import subject_stream
@@ -71,6 +72,7 @@ class IntakeContext:
     after_commit: Callable[[], None] = _nothing
     release_wait: ReleaseWait = field(default_factory=ReleaseWait)
     append_attempts: int = 10
+    sleep: Callable[[float], None] = time.sleep  # the backoff between attempts (see ``retried``)
 
     def is_org(self, org_id: str) -> bool:
         """Whether ``org_id`` is an organisation of the signed directory."""
@@ -88,34 +90,58 @@ class IntakeContext:
         """Run ``command`` in a unit of work and append its events to the subject's stream, atomically.
 
         The stream's version is read before the command decides, so a concurrent append makes this one
-        fail with ConcurrencyError: the command then runs again on fresh state, up to ``append_attempts``
-        times (transient database errors too: lock timeouts, deadlock victims), and Unavailable after that.
+        fail with ConcurrencyError: the command then runs again on fresh state (see :meth:`retried`).
         Its ApplicationErrors (and anything else) roll it back.
         """
         stream = subject_stream(subject_id)
+
+        def attempt() -> tuple[T, bool]:
+            with unit_of_work(self.engine) as session:
+                version = self.events.version(session, stream)
+                result, new_events = command(session)
+                if new_events:
+                    self.events.append(session, stream, version, new_events)
+            return result, bool(new_events)
+
+        result, appended = self.retried(f"stream {stream}", attempt)
+        if appended:
+            self._notify()
+        return result
+
+    def retried(self, what: str, action: Callable[[], T]) -> T:
+        """``action()``, run again after a ConcurrencyError or a transient database error (a lock wait that
+        ran out, SQLite's "database is locked", a deadlock victim, a dropped connection), up to
+        ``append_attempts`` times with backoff, and Unavailable after that. ``action`` must be one
+        transaction (or read only), so running it again is safe; ``what`` names it in the log.
+        """
         for attempt in range(1, self.append_attempts + 1):
             try:
-                with unit_of_work(self.engine) as session:
-                    version = self.events.version(session, stream)
-                    result, new_events = command(session)
-                    if new_events:
-                        self.events.append(session, stream, version, new_events)
+                return action()
             except ConcurrencyError:
-                _LOG.info("stream %s moved on while deciding (attempt %d): deciding again", stream, attempt)
+                _LOG.info("%s moved on while deciding (attempt %d): deciding again", what, attempt)
             except OperationalError as error:  # a lock timeout, a deadlock victim, a dropped connection
-                _LOG.warning("stream %s: %s from the database (attempt %d): trying again", stream,
+                _LOG.warning("%s: %s from the database (attempt %d): trying again", what,
                              type(error.orig).__name__, attempt)
-            else:
-                if new_events:
-                    self._notify()
-                return result
-            # Exponential backoff with full jitter (10, 20, 40, 80, 160, then 200 ms caps): a linear 0-5 ms jitter
-            # let six writers on one PostgreSQL stream collide again round after round under load (seen in CI).
-            # Each round at least one writer wins, so k concurrent writers need up to k attempts: 10, not the 5
-            # that left one of eight concurrent consents on SQLite without a turn on a loaded machine (CI).
-            time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** (attempt - 1))))  # noqa: S311 -- jitter, not a secret
+            if attempt < self.append_attempts:
+                # Exponential backoff with full jitter (10, 20, 40, 80, 160, then 200 ms caps): a linear 0-5 ms
+                # jitter let six writers on one PostgreSQL stream collide again round after round under load (CI).
+                # Each round at least one writer wins, so k concurrent writers need up to k attempts: 10, not the
+                # 5 that left one of eight concurrent consents on SQLite without a turn on a loaded machine (CI).
+                self.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** (attempt - 1))))  # noqa: S311 -- jitter
         raise Unavailable(es="hay demasiados cambios simultáneos sobre esta persona; vuelva a intentarlo",
                           en="too many concurrent changes to this subject; please retry")
+
+    def case_file_key(self, subject_id: str) -> DataKey:
+        """The subject's current case-file key, its keys made first if it has none.
+
+        Never inside a unit of work (the vault runs its own transaction, a write: on SQLite it may find the
+        file locked), so it is :meth:`retried` the same way. ShreddedSubjectError for an erased subject.
+        """
+        def fetch() -> DataKey:
+            self.vault.ensure_subject(subject_id)
+            return self.vault.current_key(subject_id, DataCategory.CASE_FILE)
+
+        return self.retried(f"keys of subject {subject_id}", fetch)
 
     def _notify(self) -> None:
         try:

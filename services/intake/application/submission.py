@@ -5,7 +5,9 @@ and first, so concurrent retries queue on it: one commits, the others find its r
 first answer (replayed) when their bytes are the same, AlreadyExists when not. The subject's case-file key
 is made before the transaction (the vault has its own); a racer that lost shreds the keys it made for a
 subject that never came to be. The vault is never called inside the transaction: on SQLite the transaction
-holds the file's write lock, and a second pooled connection waiting on it could deadlock the pool.
+holds the file's write lock, and a second pooled connection waiting on it could deadlock the pool. Like
+the transaction, the vault's is tried again on a transient database error (SQLite's "database is locked"
+once the busy timeout ran out under load), and Unavailable when that keeps failing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from services.core.eventstore import NewEvent
 from services.core.generated.referralnet.intake.v1 import events_pb2
 from services.core.generated.referralnet.intake.v1.intake_pb2 import SubmitReferralRequest, SubmitReferralResponse
 from services.core.grpcedge.caller import Caller
-from services.core.keyvault import DataCategory
 from services.core.keyvault.keys import DataKey
 from services.intake.adapters import repository as repo
 from services.intake.adapters.events import sealed_event
@@ -50,9 +51,8 @@ def submit_referral(context: IntakeContext, caller: Caller, request: SubmitRefer
     subject_id = request.subject_id or new_subject_id()
     with context.read() as session:  # refuse before any key is made for a subject
         _check(session, caller, request, subject_id, now)
-    try:
-        context.vault.ensure_subject(subject_id)
-        case_key = context.vault.current_key(subject_id, DataCategory.CASE_FILE)  # never inside the transaction
+    try:  # never inside the transaction; retried like it (a write: on SQLite it may find the file locked)
+        case_key = context.case_file_key(subject_id)
     except ShreddedSubjectError:
         raise subject_erased() from None
     submission = _Submission(context, caller, request, subject_id=subject_id, fingerprint=fingerprint, now=now,
