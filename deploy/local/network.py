@@ -23,6 +23,9 @@ Given a base folder, a Kafka bootstrap and a database choice, :meth:`LocalNetwor
    Audit's worker reads intake's, referral's and notify's events and the workers' dead letters into the ledger
    and publishes signed checkpoints; audit's edge answers auditors (ADR 12). Notify's worker turns intake's and
    referral's events into notices to the organisations' endpoints (ADR 14); its edge answers ListDeliveries.
+   Its worker is told where partners act (``NOTIFY_ACT_AT``: ``127.0.0.1:<referral's port>
+   (referralnet.referral.v1.ReferralService)``, known once referral's edge listens) unless notify's settings
+   name a place.
 
 Every process runs in its own session with its output in ``<base>/logs/<process>.log``. :meth:`stop` sends
 SIGTERM to all of them, waits a grace period, SIGKILLs what is left and reaps everything, so none outlives
@@ -69,6 +72,7 @@ NETWORK_SERVICES = ("intake", "referral", "audit", "notify")
 EVENT_PRODUCERS = ("intake", "referral", "notify")  # the services that publish events (audit publishes checkpoints)
 EDGE_DEFAULT_PORTS = {"intake": 50051, "referral": 50052, "audit": 50053, "notify": 50054}
 ProcessKind = Literal["edge", "worker"]
+REFERRAL_SERVICE = "referralnet.referral.v1.ReferralService"  # what partners call to act on a notice
 LISTENING = re.compile(r"edge (?P<service>[a-z]+) listening on (?P<addr>\S+)")
 WORKER_READY = re.compile(r"partitions assigned \[.+\]")
 # Short group timeouts: a killed worker's partitions move to its restart within seconds, not 45 s.
@@ -261,8 +265,9 @@ class LocalNetwork:
             self._prepare_topics()
             self._define_processes()
             edges = [self._processes[edge_name(service)] for service in NETWORK_SERVICES]
-            workers = [self._processes[worker_name(service)] for service in NETWORK_SERVICES]
             self._start_and_wait(edges)  # edges first: they migrate the databases the workers then share
+            self._define_worker("notify")  # again, now that referral's port is known (NOTIFY_ACT_AT)
+            workers = [self._processes[worker_name(service)] for service in NETWORK_SERVICES]
             self._start_and_wait(workers)
             self._write_endpoints()
         except BaseException:
@@ -442,11 +447,15 @@ class LocalNetwork:
             self._processes[edge_name(service)] = ManagedProcess(
                 edge_name(service), service, "edge", [self.python, "-m", f"services.{service}.edge"], env,
                 self.logs_dir / f"{edge_name(service)}.log")
-            config = self._write_worker_config(service)
-            self._processes[worker_name(service)] = ManagedProcess(
-                worker_name(service), service, "worker",
-                [self.python, "-m", "nameko", "run", "--config", str(config), f"services.{service}.worker"],
-                env, self.logs_dir / f"{worker_name(service)}.log")
+            self._define_worker(service)
+
+    def _define_worker(self, service: str) -> None:
+        """The worker's process, its environment and nameko config from the values known now."""
+        config = self._write_worker_config(service)
+        self._processes[worker_name(service)] = ManagedProcess(
+            worker_name(service), service, "worker",
+            [self.python, "-m", "nameko", "run", "--config", str(config), f"services.{service}.worker"],
+            self._service_env(service), self.logs_dir / f"{worker_name(service)}.log")
 
     def _service_values(self, service: str) -> dict[str, Setting]:
         values: dict[str, Setting] = {
@@ -457,7 +466,9 @@ class LocalNetwork:
         }
         if service == "intake":
             values["KEYVAULT_KEK_PATH"] = str(self.kek_path)
-        values.update(self.settings[service])
+        if service == "notify" and "referral" in self._ports:  # notices say where to act: this network's referral
+            values["NOTIFY_ACT_AT"] = f"{self.endpoint('referral')} ({REFERRAL_SERVICE})"
+        values.update(self.settings[service])  # what the caller set wins
         return values
 
     def _service_env(self, service: str) -> dict[str, str]:

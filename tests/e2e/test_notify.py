@@ -150,7 +150,7 @@ def test_the_case_file_never_reaches_a_notice_a_log_line_or_a_span(
 
 
 def test_notices_arrive_in_the_organisations_language_spanish_and_english(
-        partner: Callable[[str], Partner], partner_inbox: RecordingInbox) -> None:
+        partner: Callable[[str], Partner], partner_inbox: RecordingInbox, e2e_network: LocalNetwork) -> None:
     _, spanish_handoff = _offer(partner, "alb-mdd-01", vocab.SERVICE_TYPE_SHELTER, vocab.REGION_MADRE_DE_DIOS,
                                 vocab.ORG_ROLE_SHELTER, case_file_number=703)
     _, english_handoff = _offer(partner, "ong-lor-01", vocab.SERVICE_TYPE_INTERPRETATION, vocab.REGION_LORETO,
@@ -165,5 +165,7 @@ def test_notices_arrive_in_the_organisations_language_spanish_and_english(
     assert "interpretation" in en_notice.text and "interpretation" in english[EMAIL][0].text()
     assert "interpretación" not in en_notice.text and "interpretación" not in english[EMAIL][0].text()
     assert es_notice.text != en_notice.text
+    act_at = f"{e2e_network.endpoint('referral')} (referralnet.referral.v1.ReferralService)"  # where to act
     for notice in (es_notice, en_notice):
-        assert notice.act_at and notice.deadline_unix_micros > notice.occurred_at_unix_micros > 0
+        assert notice.act_at == act_at and act_at in notice.text
+        assert notice.deadline_unix_micros > notice.occurred_at_unix_micros > 0

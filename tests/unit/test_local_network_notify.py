@@ -27,7 +27,7 @@ from services.core.identity.network import init_network
 from services.core.identity.records import NotifyEndpoints
 from services.core.identity.webhook_secrets import load_webhook_secrets, org_webhook_secret_path
 from services.core.messaging.topics import dead_letter_topic, events_topic
-from services.notify.config import PORT
+from services.notify.config import PORT, notify_settings
 
 HOOK = "https://hooks.example.org/referralnet/alb-cus-01"
 
@@ -56,6 +56,32 @@ def test_notify_runs_an_edge_and_a_nameko_worker_with_its_settings(tmp_path: Pat
     assert (config["NOTIFY_SMTP_HOST"], config["NOTIFY_SMTP_PORT"]) == ("127.0.0.1", 8025)
     assert (edge.env["NOTIFY_SMTP_PORT"], edge.env["NOTIFY_DISPATCH_INTERVAL_SECONDS"]) == ("8025", "0.2")
     assert network.database_url("notify") != network.database_url("referral")
+
+
+def test_notices_say_to_act_at_the_referral_edge_this_network_started(tmp_path: Path) -> None:
+    network = LocalNetwork(tmp_path, "127.0.0.1:9")
+    network._prepare_databases()
+    network._define_processes()
+    assert "NOTIFY_ACT_AT" not in network._processes["notify-worker"].env  # referral's port is not known yet
+
+    network._ports["referral"] = 40123  # as read from referral's "edge referral listening on" line
+    network._define_worker("notify")
+
+    worker = network._processes["notify-worker"]
+    config = json.loads(Path(worker.argv[worker.argv.index("--config") + 1]).read_text())
+    expected = "127.0.0.1:40123 (referralnet.referral.v1.ReferralService)"
+    assert config["NOTIFY_ACT_AT"] == worker.env["NOTIFY_ACT_AT"] == expected
+    assert notify_settings(config, environ={}).act_at == expected  # one printable line, as notify requires
+
+
+def test_an_act_at_in_notifys_settings_wins(tmp_path: Path) -> None:
+    network = LocalNetwork(tmp_path, "127.0.0.1:9", settings={"notify": {"NOTIFY_ACT_AT": "referral.example.org:443"}})
+    network._prepare_databases()
+    network._define_processes()
+    network._ports["referral"] = 40123
+    network._define_worker("notify")
+
+    assert network._processes["notify-worker"].env["NOTIFY_ACT_AT"] == "referral.example.org:443"
 
 
 def test_endpoints_are_set_in_the_signed_directory_before_the_services_start(tmp_path: Path) -> None:
