@@ -1,9 +1,10 @@
 """Organisations not involved in a referral get nothing from it; a stolen routing key opens no case file.
 
 ong-lor-01 refers an adult in Lima needing a shelter and legal aid; the shelter accepts its offer. Then
-organisations with no part in it call every RPC of both services on its real ids: sal-lor-01 (a health
-provider), aud-lim-01 (an auditor: never a key, never a handoff) and alb-pun-01 (a shelter, the role the
-consent names, but never offered this referral). Every call is PERMISSION_DENIED (ListHandoffs, which is a
+organisations with no part in it call every RPC of both services on its real ids (tests/outsider_calls.py,
+shared with tests/security/test_access.py): sal-lor-01 (a health provider), aud-lim-01 (an auditor: never a
+key, never a handoff) and alb-pun-01 (a shelter, the role the consent names, but never offered this
+referral). Every call is PERMISSION_DENIED (ListHandoffs, which is a
 provider's own inbox, shows them nothing of it), and the referral is unchanged afterwards. Finally, with
 the network routing key read from the network folder, as a thief would, the ReferralSubmitted envelope
 read raw from Kafka gives up its routing facts but not its case file.
@@ -12,10 +13,8 @@ read raw from Kafka gives up its routing facts but not its case file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
-import grpc
 import pytest
 
 from services.core.envelope import Opener, SectionKind, TamperedSectionError, UnknownKeyError
@@ -33,20 +32,14 @@ from tests.e2e.support import (
     events_of,
     get_referral,
     grant,
-    inbox,
     read_topic,
     referral_request,
     referral_when,
-    release_request,
-    status_code,
     wait_for,
 )
+from tests.outsider_calls import OUTSIDERS, call_everything_as_outsiders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-OUTSIDERS = ("sal-lor-01", "aud-lim-01", "alb-pun-01")
-PROVIDERS_AMONG_OUTSIDERS = {"sal-lor-01", "alb-pun-01"}
-DENIED = grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_uninvolved_organisations_are_denied_everything(partner: Callable[[str], Partner], directory: Directory,
@@ -73,64 +66,9 @@ def test_uninvolved_organisations_are_denied_everything(partner: Callable[[str],
     consents_before = referrer.intake.GetSubjectConsent(
         intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S)
 
-    subject_calls: dict[str, Callable[[Partner], object]] = {
-        "SubmitReferral": lambda o: o.intake.SubmitReferral(referral_request(
-            needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_ROUTINE)], region=vocab.REGION_LIMA,
-            consents=[grant(vocab.ORG_ROLE_SHELTER)]), timeout=RPC_TIMEOUT_S),
-        "SubmitReferral(existing subject)": lambda o: o.intake.SubmitReferral(referral_request(
-            needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_ROUTINE)], subject_id=subject_id,
-            region=vocab.REGION_LIMA, consents=[grant(vocab.ORG_ROLE_SHELTER)]), timeout=RPC_TIMEOUT_S),
-        "RecordConsent": lambda o: o.intake.RecordConsent(intake_pb2.RecordConsentRequest(
-            subject_id=subject_id, grant=grant(vocab.ORG_ROLE_HEALTH)), timeout=RPC_TIMEOUT_S),
-        "RevokeConsent": lambda o: o.intake.RevokeConsent(intake_pb2.RevokeConsentRequest(
-            subject_id=subject_id, consent_id=submitted.consent_ids[0]), timeout=RPC_TIMEOUT_S),
-        "ReleaseKey": lambda o: o.intake.ReleaseKey(release_request(subject_id), timeout=RPC_TIMEOUT_S),
-        "GetSubjectConsent": lambda o: o.intake.GetSubjectConsent(
-            intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S),
-        "GetReferral": lambda o: o.referral.GetReferral(ref.GetReferralRequest(referral_id=referral_id),
-                                                        timeout=RPC_TIMEOUT_S),
-        "UpdateCapacity": lambda o: o.referral.UpdateCapacity(ref.UpdateCapacityRequest(
-            service_type=vocab.SERVICE_TYPE_LEGAL_AID, available_places=3), timeout=RPC_TIMEOUT_S),
-    }
-    handoff_calls: dict[str, Callable[[Partner, str], object]] = {
-        "AcceptHandoff": lambda o, h: o.referral.AcceptHandoff(ref.AcceptHandoffRequest(handoff_id=h),
-                                                               timeout=RPC_TIMEOUT_S),
-        "DeclineHandoff": lambda o, h: o.referral.DeclineHandoff(
-            ref.DeclineHandoffRequest(handoff_id=h, reason=ref.DECLINE_REASON_OTHER), timeout=RPC_TIMEOUT_S),
-        "StartService": lambda o, h: o.referral.StartService(ref.StartServiceRequest(handoff_id=h),
-                                                             timeout=RPC_TIMEOUT_S),
-        "CompleteService": lambda o, h: o.referral.CompleteService(
-            ref.CompleteServiceRequest(handoff_id=h, outcome=ref.SERVICE_OUTCOME_OTHER), timeout=RPC_TIMEOUT_S),
-        "WithdrawHandoff": lambda o, h: o.referral.WithdrawHandoff(
-            ref.WithdrawHandoffRequest(handoff_id=h, reason=ref.WITHDRAW_REASON_OTHER), timeout=RPC_TIMEOUT_S),
-    }
-
-    failures: list[str] = []
-
-    def expect_denied(org_id: str, name: str, call: Callable[[], object]) -> None:
-        try:
-            code = status_code(call)
-        except AssertionError:
-            failures.append(f"{org_id} {name}: succeeded")
-            return
-        if code != DENIED:
-            failures.append(f"{org_id} {name}: {code.name}")
-
-    for org_id in OUTSIDERS:
-        outsider = partner(org_id)
-        for name, subject_call in subject_calls.items():
-            expect_denied(org_id, name, partial(subject_call, outsider))
-        for handoff_id in handoff_ids:
-            for name, handoff_call in handoff_calls.items():
-                expect_denied(org_id, f"{name}({handoff_id})", partial(handoff_call, outsider, handoff_id))
-        if org_id in PROVIDERS_AMONG_OUTSIDERS:  # a provider's inbox is its own: nothing of this referral
-            shown = [h.handoff_id for h in inbox(outsider) if h.referral_id == referral_id]
-            if shown:
-                failures.append(f"{org_id} ListHandoffs shows {shown}")
-        else:
-            expect_denied(org_id, "ListHandoffs", partial(outsider.referral.ListHandoffs, ref.ListHandoffsRequest(),
-                                                          timeout=RPC_TIMEOUT_S))
-    assert not failures, "calls by uninvolved organisations not denied:\n" + "\n".join(failures)
+    refusals = call_everything_as_outsiders(partner, referral_id=referral_id, subject_id=subject_id,
+                                            consent_id=submitted.consent_ids[0], handoff_ids=handoff_ids)
+    assert not refusals.failures, "calls by uninvolved organisations not denied:\n" + "\n".join(refusals.failures)
 
     # Nothing they tried changed anything.
     assert get_referral(referrer, referral_id) == before

@@ -35,36 +35,13 @@ from services.core.generated.referralnet.referral.v1 import referral_pb2 as ref
 from services.core.grpcedge.client import TARGET_NAME_OVERRIDE, org_channel
 from services.core.identity.keystore import load_org_tls
 from services.core.identity.network import init_network
-from tests.e2e.support import (
-    RPC_TIMEOUT_S,
-    Partner,
-    get_referral,
-    grant,
-    inbox,
-    referral_request,
-    referral_when,
-    release_request,
-    status_code,
-    wait_for,
-)
+from tests.e2e.support import RPC_TIMEOUT_S, Partner, get_referral, grant, referral_request, referral_when, wait_for
+from tests.outsider_calls import OUTSIDERS, call_everything_as_outsiders
 
 pytestmark = [pytest.mark.security, pytest.mark.timeout(300)]
 
 REFERRER = "ong-lor-01"
-OUTSIDERS = ("sal-lor-01", "aud-lim-01", "alb-pun-01")
-PROVIDERS_AMONG_OUTSIDERS = {"sal-lor-01", "alb-pun-01"}
 NOT_AUDITORS = (REFERRER, "pol-mdd-01", "alb-lim-01")
-DENIED = grpc.StatusCode.PERMISSION_DENIED
-
-
-def _denied(failures: list[str], org_id: str, name: str, call: Callable[[], object]) -> None:
-    try:
-        code = status_code(call)
-    except AssertionError:
-        failures.append(f"{org_id} {name}: succeeded")
-        return
-    if code != DENIED:
-        failures.append(f"{org_id} {name}: {code.name}")
 
 
 def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
@@ -90,57 +67,8 @@ def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
     consents_before = referrer.intake.GetSubjectConsent(
         intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S)
 
-    subject_calls: dict[str, Callable[[Partner], object]] = {
-        "SubmitReferral": lambda o: o.intake.SubmitReferral(referral_request(
-            needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_ROUTINE)], region=vocab.REGION_LIMA,
-            consents=[grant(vocab.ORG_ROLE_SHELTER)]), timeout=RPC_TIMEOUT_S),
-        "SubmitReferral(existing subject)": lambda o: o.intake.SubmitReferral(referral_request(
-            needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_ROUTINE)], subject_id=subject_id,
-            region=vocab.REGION_LIMA, consents=[grant(vocab.ORG_ROLE_SHELTER)]), timeout=RPC_TIMEOUT_S),
-        "RecordConsent": lambda o: o.intake.RecordConsent(intake_pb2.RecordConsentRequest(
-            subject_id=subject_id, grant=grant(vocab.ORG_ROLE_HEALTH)), timeout=RPC_TIMEOUT_S),
-        "RevokeConsent": lambda o: o.intake.RevokeConsent(intake_pb2.RevokeConsentRequest(
-            subject_id=subject_id, consent_id=submitted.consent_ids[0]), timeout=RPC_TIMEOUT_S),
-        "ReleaseKey": lambda o: o.intake.ReleaseKey(release_request(subject_id), timeout=RPC_TIMEOUT_S),
-        "GetSubjectConsent": lambda o: o.intake.GetSubjectConsent(
-            intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S),
-        "EraseSubject": lambda o: o.intake.EraseSubject(intake_pb2.EraseSubjectRequest(subject_id=subject_id),
-                                                        timeout=RPC_TIMEOUT_S),
-        "GetReferral": lambda o: o.referral.GetReferral(ref.GetReferralRequest(referral_id=referral_id),
-                                                        timeout=RPC_TIMEOUT_S),
-        "UpdateCapacity": lambda o: o.referral.UpdateCapacity(ref.UpdateCapacityRequest(
-            service_type=vocab.SERVICE_TYPE_LEGAL_AID, available_places=3), timeout=RPC_TIMEOUT_S),
-    }
-    handoff_calls: dict[str, Callable[[Partner, str], object]] = {
-        "AcceptHandoff": lambda o, h: o.referral.AcceptHandoff(ref.AcceptHandoffRequest(handoff_id=h),
-                                                               timeout=RPC_TIMEOUT_S),
-        "DeclineHandoff": lambda o, h: o.referral.DeclineHandoff(
-            ref.DeclineHandoffRequest(handoff_id=h, reason=ref.DECLINE_REASON_OTHER), timeout=RPC_TIMEOUT_S),
-        "StartService": lambda o, h: o.referral.StartService(ref.StartServiceRequest(handoff_id=h),
-                                                             timeout=RPC_TIMEOUT_S),
-        "CompleteService": lambda o, h: o.referral.CompleteService(
-            ref.CompleteServiceRequest(handoff_id=h, outcome=ref.SERVICE_OUTCOME_OTHER), timeout=RPC_TIMEOUT_S),
-        "WithdrawHandoff": lambda o, h: o.referral.WithdrawHandoff(
-            ref.WithdrawHandoffRequest(handoff_id=h, reason=ref.WITHDRAW_REASON_OTHER), timeout=RPC_TIMEOUT_S),
-    }
-    failures: list[str] = []
-    calls = 0
-    for org_id in OUTSIDERS:
-        outsider = org(org_id)
-        for name, subject_call in subject_calls.items():
-            _denied(failures, org_id, name, partial(subject_call, outsider))
-            calls += 1
-        for handoff_id in handoff_ids:
-            for name, handoff_call in handoff_calls.items():
-                _denied(failures, org_id, f"{name}({handoff_id})", partial(handoff_call, outsider, handoff_id))
-                calls += 1
-        if org_id in PROVIDERS_AMONG_OUTSIDERS:  # a provider's inbox is its own: nothing of this referral
-            if shown := [h.handoff_id for h in inbox(outsider) if h.referral_id == referral_id]:
-                failures.append(f"{org_id} ListHandoffs shows {shown}")
-        else:
-            _denied(failures, org_id, "ListHandoffs",
-                    partial(outsider.referral.ListHandoffs, ref.ListHandoffsRequest(), timeout=RPC_TIMEOUT_S))
-        calls += 1
+    refusals = call_everything_as_outsiders(org, referral_id=referral_id, subject_id=subject_id,
+                                            consent_id=submitted.consent_ids[0], handoff_ids=handoff_ids)
 
     # Audit: only auditors and coordinators may ask anything.
     event_id = _offer_event_id(security_network, shelter.provider_org, shelter.handoff_id)
@@ -157,8 +85,7 @@ def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
     for org_id in NOT_AUDITORS:
         stub = audit_pb2_grpc.AuditServiceStub(security_network.channel(org_id, "audit"))
         for name, audit_call in audit_calls.items():
-            _denied(failures, org_id, f"AuditService/{name}", partial(audit_call, stub))
-            calls += 1
+            refusals.expect_denied(org_id, f"AuditService/{name}", partial(audit_call, stub))
     auditor = audit_pb2_grpc.AuditServiceStub(security_network.channel("aud-lim-01", "audit"))
     assert auditor.ComplianceReport(audit_pb2.ComplianceReportRequest(subject_id=subject_id),
                                     timeout=RPC_TIMEOUT_S).events_checked >= 0  # the auditor is let in
@@ -169,8 +96,9 @@ def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
         deliveries = notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(event_id=event_id, page_size=500),
                                            timeout=RPC_TIMEOUT_S).deliveries
         if deliveries:
-            failures.append(f"{org_id} ListDeliveries shows {[d.delivery_id for d in deliveries]}")
-        calls += 1
+            refusals.failures.append(f"{org_id} ListDeliveries shows {[d.delivery_id for d in deliveries]}")
+        refusals.calls += 1
+    failures, calls = refusals.failures, refusals.calls
     assert not failures, f"{len(failures)} of {calls} calls by organisations with no right were not refused:\n" + (
         "\n".join(failures))
 

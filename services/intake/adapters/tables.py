@@ -3,7 +3,7 @@
 They are the current state intake decides on; the subject streams in the event store are the record.
 Both are written in one unit of work. No personal data is stored here: case files and justifications
 exist only sealed, in the events. The Alembic branch ``intake`` (services/intake/migrations) creates them;
-tests/integration/test_intake_migrations.py fails when the two drift.
+tests/integration/test_service_migrations.py fails when the two drift.
 """
 
 from __future__ import annotations

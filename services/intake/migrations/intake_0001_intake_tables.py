@@ -4,7 +4,7 @@ Revision ID: intake_0001
 Revises: (none: the root of the ``intake`` branch; depends on core_0001)
 
 A frozen copy of services/intake/adapters/tables.py as it was; later changes come as new revisions.
-tests/integration/test_intake_migrations.py fails when the two drift.
+tests/integration/test_service_migrations.py fails when the two drift.
 """
 
 from __future__ import annotations

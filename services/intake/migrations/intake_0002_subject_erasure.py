@@ -4,7 +4,7 @@ Revision ID: intake_0002
 Revises: intake_0001 (intake's tables)
 
 A frozen copy of the change to services/intake/adapters/tables.py; later changes come as new revisions.
-tests/integration/test_intake_migrations.py fails when the two drift.
+tests/integration/test_service_migrations.py fails when the two drift.
 """
 
 from __future__ import annotations

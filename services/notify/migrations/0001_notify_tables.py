@@ -5,7 +5,7 @@ Revises: (none: the root of the ``notify`` branch)
 Depends on: core_0001 (the event store's tables, in the same database)
 
 A frozen copy of services/notify/adapters/tables.py as it was; later changes come as new revisions
-(``--head notify@head``). tests/integration/test_notify_migrations.py fails when the two drift.
+(``--head notify@head``). tests/integration/test_service_migrations.py fails when the two drift.
 """
 
 from __future__ import annotations

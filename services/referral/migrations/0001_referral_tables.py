@@ -5,7 +5,7 @@ Revises: (none: the root of the ``referral`` branch)
 Depends on: core_0001 (the event store's tables, in the same database)
 
 A frozen copy of services/referral/adapters/tables.py as it was; later changes come as new revisions
-(``--head referral@head``). tests/integration/test_referral_migrations.py fails when the two drift.
+(``--head referral@head``). tests/integration/test_service_migrations.py fails when the two drift.
 """
 
 from __future__ import annotations
