@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from services.core.database import create_engine
 from services.core.envelope import EnvelopeSigner, Sealer
+from services.core.events.streams import subject_stream
 from services.core.eventstore import EventStore, unit_of_work
 from services.core.eventstore.schema import events, outbox, processed_events
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
@@ -34,7 +35,6 @@ from services.core.messaging.topics import dead_letter_topic, ensure_topics
 from services.core.migrations import upgrade
 from services.core.runtime.dead_letter import header_map
 from services.referral.adapters.database import migrate
-from services.referral.adapters.events import subject_stream
 from services.referral.adapters.tables import handoffs
 from tests.integration.support.events import read_all
 from tests.integration.support.nameko_process import ROOT, NamekoProcess, wait_until, write_config

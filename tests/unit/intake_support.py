@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from services.core.database import create_engine
 from services.core.envelope import Opener, SectionKind, Verifier, now_micros
 from services.core.events.catalogues import INTAKE_EVENTS
+from services.core.events.streams import subject_stream
 from services.core.eventstore import EventStore, StoredEvent, unit_of_work
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import (
     ExploitationType,
@@ -52,7 +53,6 @@ from services.intake.adapters.referral_events import ReferralEvent
 from services.intake.application.context import ReleaseWait
 from services.intake.application.service import IntakeApplication
 from services.intake.bootstrap import build_application
-from services.intake.domain.ids import subject_stream
 
 DAY_US = 24 * 3600 * 1_000_000
 POLICE, NGO, PROSECUTOR = "pol-mdd-01", "ong-cus-01", "fis-lim-01"

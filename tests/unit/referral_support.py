@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.core.envelope import EnvelopeSigner, EventHeader, Opener, Sealer, SectionKind, Verifier, new_event_id
 from services.core.events.catalogues import INTAKE_EVENTS, REFERRAL_EVENTS
+from services.core.events.streams import subject_stream
 from services.core.eventstore import EventStore, NewEvent, unit_of_work
 from services.core.eventstore.schema import events as events_table
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
@@ -32,7 +33,6 @@ from services.core.identity.keystore import load_service_signing_key
 from services.core.identity.records import service_owner, signing_key_id
 from services.core.keyvault.routing_keys import NetworkRoutingKeys, load_routing_keys
 from services.core.messaging.topics import events_topic
-from services.referral.adapters.events import subject_stream
 from services.referral.application.app import ReferralApplication
 
 HOUR_US = 3600 * 1_000_000

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.core.application import FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from services.core.envelope import now_micros
+from services.core.events.streams import subject_stream
 from services.core.eventstore import ConcurrencyError, EventStore, NewEvent, unit_of_work
 from services.core.identity.directory import Directory
 from services.core.identity.errors import UnknownOrganisationError
@@ -23,7 +24,6 @@ from services.core.keyvault import DataCategory, KeyVault
 from services.core.keyvault.keys import DataKey
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.intake.domain.authorisation import denied
-from services.intake.domain.ids import subject_stream
 
 _LOG = logging.getLogger(__name__)
 T = TypeVar("T")

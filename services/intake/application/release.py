@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from services.core.envelope import ShreddedSubjectError, parse_envelope
+from services.core.events.streams import subject_stream
 from services.core.eventstore import NewEvent
 from services.core.generated.referralnet.consent.v1.consent_pb2 import Purpose
 from services.core.generated.referralnet.intake.v1 import events_pb2
@@ -23,7 +24,7 @@ from services.intake.adapters.events import sealed_event
 from services.intake.adapters.messages import timestamp
 from services.intake.application.context import IntakeContext, subject_erased
 from services.intake.domain.authorisation import denied
-from services.intake.domain.ids import new_release_id, subject_stream
+from services.intake.domain.ids import new_release_id
 from services.intake.domain.release import Outcome, ReleaseDecision, decide_release
 from services.intake.domain.validation import validate_release
 

@@ -53,6 +53,3 @@ def is_consent_id(value: str) -> bool:
     return _CONSENT_ID.fullmatch(value) is not None
 
 
-def subject_stream(subject_id: str) -> str:
-    """The event stream of a subject's intake events: ``subject-<subject_id>``."""
-    return f"subject-{subject_id}"

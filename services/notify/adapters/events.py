@@ -12,10 +12,10 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from services.core.envelope import EventHeader
-from services.core.events import UnprocessableEvent
 from services.core.events.catalogues import INTAKE_EVENTS, NOTIFY_EVENTS, REFERRAL_EVENTS
 from services.core.events.producers import require_producer
 from services.core.events.routing import routing_sealed_event
+from services.core.events.streams import capacity_stream, referral_stream, require_stream, subject_stream
 from services.core.eventstore import NewEvent
 from services.core.generated.referralnet.referral.v1 import events_pb2 as referral_events
 from services.core.identity.records import service_owner
@@ -23,7 +23,6 @@ from services.core.keyvault.routing_keys import NetworkRoutingKeys
 
 REFERRAL_PRODUCER = service_owner("referral")
 INTAKE_PRODUCER = service_owner("intake")
-STREAM_MISMATCH = "stream_mismatch"
 
 
 def delivery_stream(delivery_id: str) -> str:
@@ -41,10 +40,9 @@ def decode_referral_event(header: EventHeader, routing_payload: bytes) -> Messag
     require_producer(header, REFERRAL_PRODUCER)
     message = REFERRAL_EVENTS.decode(header.event_type, header.schema_version, routing_payload)
     if isinstance(message, referral_events.CapacityUpdated):
-        expected = f"capacity-{message.org_id}"
+        require_stream(header, capacity_stream(message.org_id))
     else:
-        expected = f"referral-{getattr(message, 'referral_id', '')}"
-    _check_stream(header, expected)
+        require_stream(header, referral_stream(getattr(message, "referral_id", "")))
     return message
 
 
@@ -52,11 +50,5 @@ def decode_intake_event(header: EventHeader, routing_payload: bytes) -> Message:
     """An intake event's message, checked to come from ``svc:intake`` and to sit on its subject's stream."""
     require_producer(header, INTAKE_PRODUCER)
     message = INTAKE_EVENTS.decode(header.event_type, header.schema_version, routing_payload)
-    _check_stream(header, f"subject-{getattr(message, 'subject_id', '')}")
+    require_stream(header, subject_stream(getattr(message, "subject_id", "")))
     return message
-
-
-def _check_stream(header: EventHeader, expected: str) -> None:
-    if header.stream_id != expected or expected.endswith("-"):
-        msg = f"event {header.event_id}: stream {header.stream_id} is not the stream its payload names"
-        raise UnprocessableEvent(STREAM_MISMATCH, msg)

@@ -15,21 +15,6 @@ from services.core.eventstore import NewEvent
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 
 
-def referral_stream(referral_id: str) -> str:
-    """The stream of a referral's events: ``referral-<referral_id>``."""
-    return f"referral-{referral_id}"
-
-
-def capacity_stream(org_id: str) -> str:
-    """The stream of a provider's capacity updates: ``capacity-<org_id>``."""
-    return f"capacity-{org_id}"
-
-
-def subject_stream(subject_id: str) -> str:
-    """Intake's stream of a subject's events: ``subject-<subject_id>``."""
-    return f"subject-{subject_id}"
-
-
 def sealed_event(message: Message, keys: NetworkRoutingKeys, occurred_at: int) -> NewEvent:
     """A referral event to append: ``message`` as its routing section under the current routing key."""
     return routing_sealed_event(REFERRAL_EVENTS, message, keys, occurred_at)

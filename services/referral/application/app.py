@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.core.application import PermissionDenied, Unavailable
 from services.core.envelope import EventHeader, now_micros
+from services.core.events.streams import capacity_stream
 from services.core.eventstore import ConcurrencyError, EventStore, unit_of_work
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import ServiceType
 from services.core.generated.referralnet.referral.v1 import events_pb2 as ev
@@ -31,7 +32,7 @@ from services.core.grpcedge.page_token import decode_page_token, encode_page_tok
 from services.core.identity.directory import Directory
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
 from services.referral.adapters.api import inbox_handoff, referral_handoff, referral_message, timestamp
-from services.referral.adapters.events import capacity_stream, sealed_event
+from services.referral.adapters.events import sealed_event
 from services.referral.adapters.repository import ReferralRepository
 from services.referral.application import access, requests
 from services.referral.application.intake_events import IntakeEvents

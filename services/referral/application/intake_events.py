@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from services.core.envelope import EventHeader
 from services.core.events import UnprocessableEvent
 from services.core.events.producers import require_producer
+from services.core.events.streams import require_stream, subject_stream
 from services.core.generated.referralnet.common.v1.vocabulary_pb2 import ExploitationType, Urgency
 from services.core.generated.referralnet.consent.v1.consent_pb2 import ConsentGrant
 from services.core.generated.referralnet.intake.v1 import events_pb2 as intake
@@ -36,7 +37,6 @@ from services.core.identity.directory import Directory
 from services.core.identity.errors import UnknownOrganisationError
 from services.core.identity.records import service_owner
 from services.core.identity.vocabulary import REGIONS, SERVICE_TYPES
-from services.referral.adapters.events import subject_stream
 from services.referral.application.workspace import Workspace
 from services.referral.domain.referral import Referral
 from services.referral.domain.routing import ConsentFact, covering_consent
@@ -44,7 +44,6 @@ from services.referral.domain.routing import ConsentFact, covering_consent
 log = logging.getLogger(__name__)
 
 INTAKE_PRODUCER = service_owner("intake")
-STREAM_MISMATCH = "stream_mismatch"
 UNROUTABLE = "unroutable_event"
 _URGENCIES = frozenset(value for _, value in Urgency.items() if value != 0)
 _EXPLOITATION_TYPES = frozenset(value for _, value in ExploitationType.items() if value != 0)
@@ -151,10 +150,7 @@ def consent_fact(consent_id: str, subject_id: str, grant: ConsentGrant) -> Conse
 
 def _check_origin(header: EventHeader, message: Message) -> None:
     require_producer(header, INTAKE_PRODUCER)
-    subject_id = getattr(message, "subject_id", "")
-    if not subject_id or header.stream_id != subject_stream(subject_id):
-        msg = f"event {header.event_id}: stream {header.stream_id} is not its subject's stream"
-        raise UnprocessableEvent(STREAM_MISMATCH, msg)
+    require_stream(header, subject_stream(getattr(message, "subject_id", "")))
 
 
 def _check_routable(header: EventHeader, message: intake.ReferralSubmitted) -> None:

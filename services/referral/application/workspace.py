@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from services.core.events.streams import referral_stream
 from services.core.eventstore import EventStore
 from services.core.keyvault.routing_keys import NetworkRoutingKeys
-from services.referral.adapters.events import referral_stream, sealed_event
+from services.referral.adapters.events import sealed_event
 from services.referral.adapters.repository import ReferralRepository
 from services.referral.application.router import Router
 from services.referral.domain.referral import Referral
