@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from bench import plots
 from bench.__main__ import NOT_BENCHMARKS, benchmark_modules
-from bench.replay_cost import size_label
+from bench.replay_cost import high_water_kib, size_label
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -32,3 +35,15 @@ def test_the_three_plots_are_drawn(tmp_path: Path) -> None:
         assert path is not None
         assert path.read_bytes().startswith(PNG_MAGIC)
     assert plots.replay_cost({"e2e_referrals_per_s": 40.0}, tmp_path / "none.png") is None
+
+
+def test_a_childs_peak_is_its_own_not_its_parents() -> None:
+    ballast = bytearray(256 * 2**20)  # this process: at least 256 MiB resident
+    ballast[::4096] = b"\x01" * len(ballast[::4096])
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        peak = high_water_kib(child.pid)
+    finally:
+        child.communicate(b"")
+    assert 0 < peak < 100 * 1024 < high_water_kib(os.getpid())  # a bare interpreter, not the parent's 256 MiB
+    assert high_water_kib(child.pid) == 0  # gone
