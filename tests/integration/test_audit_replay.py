@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -414,7 +414,7 @@ def test_the_reader_holds_a_partition_back_until_released_and_never_holds_them_a
     seen: list[str] = []  # "p0"/"p1" per batch, "held"/"free" per hold() the reader asked after a poll
     read_0 = 0
 
-    def take(batch: list[SourceRecord]) -> None:
+    def take(batch: Sequence[SourceRecord]) -> None:
         nonlocal read_0
         seen.extend(f"p{record.partition}" for record in batch[:1])
         read_0 += sum(1 for record in batch if record.partition == 0)
