@@ -22,21 +22,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.referral import SHELTERS, Submitter, _database, _ids, offered_load, percentile
+from bench.referral import (
+    BACKENDS,
+    SHELTERS,
+    Submitter,
+    _database,
+    _ids,
+    add_backends_argument,
+    offered_load,
+    parsed_backends,
+    per_backend,
+    percentile,
+)
 from bench.report import report
 from deploy.local.inbox import WEBHOOK, PartnerInbox, ReceivedNotice
 from deploy.local.network import LocalNetwork
-from deploy.local.stack import running_kafka
 from services.core.generated.referralnet.notify.v1 import notify_pb2
 from services.core.identity.records import NotifyEndpoints
 from services.core.identity.webhook_secrets import load_webhook_secrets
 
-BACKENDS = ("postgres", "sqlite")
 NOTICE_WAIT_S = 180.0
 POLL_S = 0.2
 
@@ -114,16 +122,7 @@ def run_backend(plan: Plan, bootstrap: str, folder: Path, backend: str, network_
 
 def run(plan: Plan, backends: tuple[str, ...] = BACKENDS) -> dict[str, float]:
     """Start Kafka (unless named), then each backend's network in turn; the figures, PostgreSQL unsuffixed."""
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, \
-            running_kafka(Path(tmp) / "kafka") as bootstrap:
-        for index, backend in enumerate(backends):
-            suffix = "" if index == 0 else f"_{backend}"
-            started = time.monotonic()
-            # One network folder for both: the log the second network's workers join is signed by known keys.
-            results = run_backend(plan, bootstrap, Path(tmp) / backend, backend, Path(tmp) / "network")
-            print(f"{backend}: measured in {time.monotonic() - started:.0f}s", flush=True)
-            figures |= {f"{name}{suffix}": value for name, value in results.items()}
+    figures = per_backend("notify", backends, lambda *where: run_backend(plan, *where))
     figures |= {"notify_offered_rate_per_s": plan.rate, "notify_measured_seconds": plan.seconds,
                 "notify_regions": plan.regions}
     return figures
@@ -137,14 +136,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at the same rate before measuring")
     parser.add_argument("--regions", type=int, choices=(1, 2, 3), default=1,
                         help="departments (one shelter, one webhook each)")
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="databases, the first unsuffixed in the results (postgres, sqlite)")
+    add_backends_argument(parser)
     args = parser.parse_args()
-    backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
-    if not backends or set(backends) - set(BACKENDS):
-        parser.error(f"--backends takes {' and/or '.join(BACKENDS)}")
     plan = Plan(rate=args.rate, seconds=args.seconds, warmup_s=args.warmup, regions=args.regions)
-    report("notify", run(plan, backends))
+    report("notify", run(plan, parsed_backends(parser, args.backends)))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,17 +309,43 @@ def run_backend(plan: Plan, bootstrap: str, folder: Path, backend: str, network_
 
 def run(plan: Plan, backends: tuple[str, ...] = BACKENDS) -> dict[str, float]:
     """Start Kafka (unless named), then each backend's network in turn; the figures, PostgreSQL unsuffixed."""
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-referral-") as tmp, \
-            running_kafka(Path(tmp) / "kafka") as bootstrap:
-        for index, backend in enumerate(backends):
-            suffix = "" if index == 0 else f"_{backend}"
-            # One network folder for both: the log the second network's workers join is signed by known keys.
-            results = run_backend(plan, bootstrap, Path(tmp) / backend, backend, Path(tmp) / "network")
-            figures |= {f"{name}{suffix}": value for name, value in results.items()}
+    figures = per_backend("referral", backends, lambda *where: run_backend(plan, *where))
     figures |= {"referral_offered_rate_per_s": plan.rate, "referral_measured_seconds": plan.seconds,
                 "referral_sustained_count": plan.sustained, "referral_regions": plan.regions}
     return figures
+
+
+def per_backend(name: str, backends: tuple[str, ...],
+                run_one: Callable[[str, Path, str, Path], dict[str, float]]) -> dict[str, float]:
+    """Start Kafka, then ``run_one(bootstrap, folder, backend, network_dir)`` for each backend in turn.
+
+    The figures of the first backend are unsuffixed, the others' end in ``_<backend>``. One network folder
+    serves all: the log the second network's workers join is signed by keys they know.
+    """
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp, \
+            running_kafka(Path(tmp) / "kafka") as bootstrap:
+        for index, backend in enumerate(backends):
+            suffix = "" if index == 0 else f"_{backend}"
+            started = time.monotonic()
+            results = run_one(bootstrap, Path(tmp) / backend, backend, Path(tmp) / "network")
+            print(f"{backend}: measured in {time.monotonic() - started:.0f}s", flush=True)
+            figures |= {f"{figure}{suffix}": value for figure, value in results.items()}
+    return figures
+
+
+def add_backends_argument(parser: argparse.ArgumentParser) -> None:
+    """``--backends postgres,sqlite`` (the default: both, PostgreSQL first)."""
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="databases, the first unsuffixed in the results (postgres, sqlite)")
+
+
+def parsed_backends(parser: argparse.ArgumentParser, value: str) -> tuple[str, ...]:
+    """The backends ``--backends`` names, in order; a usage error for none or an unknown one."""
+    backends = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not backends or set(backends) - set(BACKENDS):
+        parser.error(f"--backends takes {' and/or '.join(BACKENDS)}")
+    return backends
 
 
 def main() -> None:
@@ -332,15 +358,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="client threads in the throughput phase")
     parser.add_argument("--regions", type=int, choices=(1, 2, 3), default=1,
                         help="departments (one shelter, one poller each)")
-    parser.add_argument("--backends", default=",".join(BACKENDS),
-                        help="databases, the first unsuffixed in the results (postgres, sqlite)")
+    add_backends_argument(parser)
     args = parser.parse_args()
-    backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
-    if not backends or set(backends) - set(BACKENDS):
-        parser.error(f"--backends takes {' and/or '.join(BACKENDS)}")
     plan = Plan(rate=args.rate, seconds=args.seconds, warmup_s=args.warmup, sustained=args.sustained,
                 threads=args.threads, regions=args.regions)
-    report("referral", run(plan, backends))
+    report("referral", run(plan, parsed_backends(parser, args.backends)))
 
 
 if __name__ == "__main__":
