@@ -19,25 +19,19 @@ import pytest
 
 from services.core.envelope import Opener, SectionKind, TamperedSectionError, UnknownKeyError
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
-from services.core.generated.referralnet.intake.v1 import events_pb2, intake_pb2
-from services.core.generated.referralnet.referral.v1 import referral_pb2 as ref
+from services.core.generated.referralnet.intake.v1 import events_pb2
 from services.core.identity.directory import Directory
 from services.core.keyvault.keys import DataKey
 from services.core.keyvault.routing_keys import load_routing_keys
 from services.core.messaging.topics import events_topic
 from tests.e2e.support import (
-    RPC_TIMEOUT_S,
     Partner,
     RawEvent,
     events_of,
-    get_referral,
-    grant,
     read_topic,
-    referral_request,
-    referral_when,
     wait_for,
 )
-from tests.outsider_calls import OUTSIDERS, call_everything_as_outsiders
+from tests.outsider_calls import accepted_referral, assert_unchanged, call_everything_as_outsiders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -45,35 +39,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 def test_uninvolved_organisations_are_denied_everything(partner: Callable[[str], Partner], directory: Directory,
                                                         network_dir: Path, kafka_bootstrap: str) -> None:
     referrer = partner("ong-lor-01")
-    request = referral_request(
-        needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_PRIORITY), (vocab.SERVICE_TYPE_LEGAL_AID,
-                                                                     vocab.URGENCY_ROUTINE)],
-        region=vocab.REGION_LIMA, case_file_number=401,
-        exploitation_type=vocab.EXPLOITATION_TYPE_FORCED_LABOUR_INFORMAL_MANUFACTURING,
-        consents=[grant(vocab.ORG_ROLE_SHELTER), grant(vocab.ORG_ROLE_LEGAL)])
-    submitted = referrer.intake.SubmitReferral(request, timeout=RPC_TIMEOUT_S)
-    referral_id, subject_id = submitted.referral_id, submitted.subject_id
-    offered = referral_when(referrer, referral_id, lambda r: sum(len(n.handoffs) for n in r.needs) == 2,
-                            "both needs offered")
-    shelter_handoff = next(n.handoffs[0] for n in offered.needs if n.service_type == vocab.SERVICE_TYPE_SHELTER)
-    assert shelter_handoff.provider_org not in OUTSIDERS
-    partner(shelter_handoff.provider_org).referral.AcceptHandoff(
-        ref.AcceptHandoffRequest(handoff_id=shelter_handoff.handoff_id), timeout=RPC_TIMEOUT_S)
-    before = referral_when(referrer, referral_id,
-                           lambda r: any(h.state == ref.HANDOFF_STATE_ACCEPTED for n in r.needs for h in n.handoffs),
-                           "the shelter's acceptance")
-    handoff_ids = [h.handoff_id for n in before.needs for h in n.handoffs]
-    consents_before = referrer.intake.GetSubjectConsent(
-        intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S)
+    accepted = accepted_referral(partner, "ong-lor-01", case_file_number=401,
+                                 exploitation_type=vocab.EXPLOITATION_TYPE_FORCED_LABOUR_INFORMAL_MANUFACTURING)
+    referral_id, subject_id, request = accepted.referral_id, accepted.subject_id, accepted.request
 
     refusals = call_everything_as_outsiders(partner, referral_id=referral_id, subject_id=subject_id,
-                                            consent_id=submitted.consent_ids[0], handoff_ids=handoff_ids)
+                                            consent_id=accepted.consent_id, handoff_ids=accepted.handoff_ids)
     assert not refusals.failures, "calls by uninvolved organisations not denied:\n" + "\n".join(refusals.failures)
-
-    # Nothing they tried changed anything.
-    assert get_referral(referrer, referral_id) == before
-    assert referrer.intake.GetSubjectConsent(intake_pb2.GetSubjectConsentRequest(subject_id=subject_id),
-                                             timeout=RPC_TIMEOUT_S) == consents_before
+    assert_unchanged(referrer, accepted)  # nothing they tried changed anything
 
     # A stolen network routing key opens the routing facts of the raw envelope, not its case file.
     def submitted_events() -> list[RawEvent]:

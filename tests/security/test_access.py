@@ -28,15 +28,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local.network import NETWORK_SERVICES, LocalNetwork
 from services.core.generated.referralnet.audit.v1 import audit_pb2, audit_pb2_grpc
-from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
-from services.core.generated.referralnet.intake.v1 import intake_pb2
 from services.core.generated.referralnet.notify.v1 import notify_pb2, notify_pb2_grpc
-from services.core.generated.referralnet.referral.v1 import referral_pb2 as ref
 from services.core.grpcedge.client import TARGET_NAME_OVERRIDE, org_channel
 from services.core.identity.keystore import load_org_tls
 from services.core.identity.network import init_network
-from tests.e2e.support import RPC_TIMEOUT_S, Partner, get_referral, grant, referral_request, referral_when, wait_for
-from tests.outsider_calls import OUTSIDERS, call_everything_as_outsiders
+from tests.e2e.support import RPC_TIMEOUT_S, Partner, wait_for
+from tests.outsider_calls import OUTSIDERS, accepted_referral, assert_unchanged, call_everything_as_outsiders
 
 pytestmark = [pytest.mark.security, pytest.mark.timeout(300)]
 
@@ -47,28 +44,11 @@ NOT_AUDITORS = (REFERRER, "pol-mdd-01", "alb-lim-01")
 def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
         org: Callable[[str], Partner], security_network: LocalNetwork) -> None:
     referrer = org(REFERRER)
-    request = referral_request(
-        needs=[(vocab.SERVICE_TYPE_SHELTER, vocab.URGENCY_PRIORITY), (vocab.SERVICE_TYPE_LEGAL_AID,
-                                                                     vocab.URGENCY_ROUTINE)],
-        region=vocab.REGION_LIMA, case_file_number=901,
-        consents=[grant(vocab.ORG_ROLE_SHELTER), grant(vocab.ORG_ROLE_LEGAL)])
-    submitted = referrer.intake.SubmitReferral(request, timeout=RPC_TIMEOUT_S)
-    referral_id, subject_id = submitted.referral_id, submitted.subject_id
-    offered = referral_when(referrer, referral_id, lambda r: sum(len(n.handoffs) for n in r.needs) == 2,
-                            "both needs offered")
-    shelter = next(n.handoffs[0] for n in offered.needs if n.service_type == vocab.SERVICE_TYPE_SHELTER)
-    assert shelter.provider_org not in OUTSIDERS
-    org(shelter.provider_org).referral.AcceptHandoff(ref.AcceptHandoffRequest(handoff_id=shelter.handoff_id),
-                                                     timeout=RPC_TIMEOUT_S)
-    before = referral_when(referrer, referral_id,
-                           lambda r: any(h.state == ref.HANDOFF_STATE_ACCEPTED for n in r.needs for h in n.handoffs),
-                           "the shelter's acceptance")
-    handoff_ids = [h.handoff_id for n in before.needs for h in n.handoffs]
-    consents_before = referrer.intake.GetSubjectConsent(
-        intake_pb2.GetSubjectConsentRequest(subject_id=subject_id), timeout=RPC_TIMEOUT_S)
+    accepted = accepted_referral(org, REFERRER, case_file_number=901)
+    referral_id, subject_id, shelter = accepted.referral_id, accepted.subject_id, accepted.shelter
 
     refusals = call_everything_as_outsiders(org, referral_id=referral_id, subject_id=subject_id,
-                                            consent_id=submitted.consent_ids[0], handoff_ids=handoff_ids)
+                                            consent_id=accepted.consent_id, handoff_ids=accepted.handoff_ids)
 
     # Audit: only auditors and coordinators may ask anything.
     event_id = _offer_event_id(security_network, shelter.provider_org, shelter.handoff_id)
@@ -102,10 +82,7 @@ def test_every_rpc_of_every_service_refuses_an_organisation_with_no_right_to_it(
     assert not failures, f"{len(failures)} of {calls} calls by organisations with no right were not refused:\n" + (
         "\n".join(failures))
 
-    # Nothing they tried changed anything.
-    assert get_referral(referrer, referral_id) == before
-    assert referrer.intake.GetSubjectConsent(intake_pb2.GetSubjectConsentRequest(subject_id=subject_id),
-                                             timeout=RPC_TIMEOUT_S) == consents_before
+    assert_unchanged(referrer, accepted)  # nothing they tried changed anything
     print(f"{calls} calls by organisations with no right: all refused")
 
 
