@@ -8,15 +8,19 @@ Everything is synthetic: pseudonymous ids, seed organisations, no personal data 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from google.protobuf.message import Message
 
+from services.audit.adapters.database import migrate
 from services.audit.adapters.source import SOURCE_CATALOGUES
 from services.audit.application.records import SourceRecord
 from services.audit.domain.merkle import MemoryTree
+from services.core.database import create_engine
 from services.core.envelope import EnvelopeSigner, EventHeader, Sealer, SectionKind, Verifier, new_event_id
 from services.core.envelope.envelope import SealedEvent
 from services.core.generated.referralnet.common.v1 import vocabulary_pb2 as vocab
@@ -146,3 +150,12 @@ def replayed_root(leaf_inputs: Iterable[bytes]) -> bytes:
 def canonical_hashes(verifier: Verifier, wires: Iterable[bytes]) -> list[bytes]:
     """The leaf input of each envelope (its canonical hash, once verified)."""
     return [verifier.verify(wire).canonical_hash() for wire in wires]
+
+
+@pytest.fixture(name="engine")
+def audit_engine_fixture(tmp_path: Path) -> Iterator[sa.Engine]:
+    """Audit's database, migrated, on a fresh SQLite file."""
+    made = create_engine(f"sqlite+pysqlite:///{tmp_path / 'audit.db'}")
+    migrate(made)
+    yield made
+    made.dispose()

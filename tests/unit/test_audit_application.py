@@ -10,7 +10,6 @@ checkpoint topic (a list, or one that fails).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -38,18 +37,18 @@ from services.audit.domain.checkpoint import Checkpoint, LeafRun, check_extends,
 from services.audit.domain.compliance import DEAD_LETTERED, RELEASE_WITHOUT_CONSENT
 from services.audit.domain.merkle import verify_consistency, verify_inclusion
 from services.core.application import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.core.database import create_engine
 from services.core.envelope import EventHeader, Verifier, new_event_id, parse_envelope
 from services.core.generated.referralnet.audit.v1 import audit_pb2 as api
 from services.core.identity.network import NetworkCreated, init_network
 from services.core.messaging.topics import CHECKPOINT_TOPIC
 from services.core.migrations import CORE_METADATA, current, drift
 from services.core.runtime.config import RuntimeConfigError
-from tests.unit.audit_ledger_support import (
+from tests.unit.audit_ledger_support import (  # noqa: F401 -- fixtures
     INTAKE_TOPIC,
     REFERRAL_DLQ,
     REFERRAL_TOPIC,
     Envelopes,
+    audit_engine_fixture,
     canonical_hashes,
     consent_story,
     dead_letter_record,
@@ -65,14 +64,6 @@ TOPICS = LedgerTopics(frozenset({INTAKE_TOPIC, REFERRAL_TOPIC}), frozenset({REFE
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> NetworkCreated:
     return init_network(tmp_path_factory.mktemp("audit-application") / "network")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    made = create_engine(f"sqlite+pysqlite:///{tmp_path / 'audit.db'}")
-    migrate(made)
-    yield made
-    made.dispose()
 
 
 @pytest.fixture

@@ -13,13 +13,9 @@ Synthetic ids only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
-from services.audit.adapters.database import migrate
 from services.audit.adapters.source import (
     DEAD_LETTER_TOPICS,
     SOURCE_CATALOGUES,
@@ -31,7 +27,6 @@ from services.audit.bootstrap import build_ledger_writer, build_queries, default
 from services.audit.domain.compliance import ComplianceChecker
 from services.audit.replay.auditor import DEFAULT_DEAD_LETTER_TOPICS, DEFAULT_SOURCE_TOPICS, feed_checker
 from services.audit.replay.ledger import replay_ledger
-from services.core.database import create_engine
 from services.core.envelope import EventHeader, new_event_id
 from services.core.events import UnprocessableEvent
 from services.core.events.catalogues import NOTIFY_EVENTS
@@ -44,7 +39,7 @@ from services.core.identity.records import service_owner, signing_key_id
 from services.core.messaging.topics import dead_letter_topic, events_topic
 from services.core.runtime.dead_letter import DeadLetter, Origin, dead_letter_headers
 from services.notify.adapters.events import delivery_stream
-from tests.unit.audit_ledger_support import Envelopes, records
+from tests.unit.audit_ledger_support import Envelopes, audit_engine_fixture, records  # noqa: F401 -- fixtures
 from tests.unit.audit_replay_support import INTAKE_TOPIC, REFERRAL_TOPIC, START_US, AuditWorld, Journey, Log
 from tests.unit.referral_support import Clock, caller
 
@@ -128,14 +123,6 @@ def test_notice_undeliverable_events_are_counted_and_never_violations_nor_disclo
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> NetworkCreated:
     return init_network(tmp_path_factory.mktemp("audit-notify") / "network")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    made = create_engine(f"sqlite+pysqlite:///{tmp_path / 'audit.db'}")
-    migrate(made)
-    yield made
-    made.dispose()
 
 
 def test_the_ledger_appends_notify_events_as_leaves_and_its_report_finds_nothing_wrong(
