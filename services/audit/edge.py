@@ -9,35 +9,25 @@ AuditService (with health and reflection) until SIGTERM.
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Callable
+
+import grpc
 
 from services.audit.adapters.database import migrate
 from services.audit.bootstrap import PORT, SERVICE, build_queries
 from services.audit.servicer import SERVICE_NAME, register
-from services.core.grpcedge.server import configure_logging, edge_engine, load_network_trust, run_edge
-from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required
-
-_LOG = logging.getLogger(__name__)
+from services.core.grpcedge.main import EdgeStart, no_config, serve_from_env
 
 
 def main() -> int:
     """Configure from the environment, migrate, serve until SIGTERM; the exit status."""
-    configure_logging()
-    try:
-        settings = EdgeSettings.from_env(PORT)
-        url = env_required(DATABASE_URL)
-    except ValueError as error:  # EdgeConfigError: the message names the variable
-        _LOG.error("edge %s cannot start: %s", SERVICE, error)
-        return 2
-    engine = edge_engine(url, settings)
-    try:
-        migrate(engine)
-        directory, ca_certificate = load_network_trust(settings.network_dir)
-        queries = build_queries(engine, settings.network_dir, directory=directory)
-        return run_edge(settings, SERVICE, directory, ca_certificate, register(queries), [SERVICE_NAME])
-    finally:
-        engine.dispose()
+    return serve_from_env(SERVICE, PORT, [SERVICE_NAME], migrate, configure=no_config, build=_servicers,
+                          relays=False)
+
+
+def _servicers(start: EdgeStart, _: None) -> Callable[[grpc.Server], None]:
+    return register(build_queries(start.engine, start.settings.network_dir, directory=start.directory))
 
 
 if __name__ == "__main__":

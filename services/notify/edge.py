@@ -9,40 +9,26 @@ The edge sends no notices: the worker does.
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Callable
 
-from services.core.grpcedge.relay_task import RelayTask
-from services.core.grpcedge.server import BackgroundTask, configure_logging, edge_engine, load_network_trust, run_edge
-from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required, kafka_bootstrap_from_env
+import grpc
+
+from services.core.grpcedge.main import EdgeStart, no_config, serve_from_env
 from services.notify.adapters.database import migrate
 from services.notify.bootstrap import build_application
 from services.notify.config import PORT, SERVICE
 from services.notify.servicer import SERVICE_NAME, register
 
-_LOG = logging.getLogger(__name__)
-
 
 def main() -> int:
     """Configure from the environment, migrate, serve until SIGTERM; the exit status."""
-    configure_logging()
-    try:
-        settings = EdgeSettings.from_env(PORT)
-        url = env_required(DATABASE_URL)
-    except ValueError as error:  # EdgeConfigError too: the message names the variable
-        _LOG.error("edge %s cannot start: %s", SERVICE, error)
-        return 2
-    engine = edge_engine(url, settings)
-    relay = RelayTask(engine, kafka_bootstrap_from_env()) if settings.relay else None
-    try:
-        migrate(engine)
-        directory, ca_certificate = load_network_trust(settings.network_dir)
-        application = build_application(engine, settings.network_dir, directory=directory, secrets={})
-        background: tuple[BackgroundTask, ...] = (relay,) if relay is not None else ()
-        return run_edge(settings, SERVICE, directory, ca_certificate, register(application), [SERVICE_NAME],
-                        background=background)
-    finally:
-        engine.dispose()
+    return serve_from_env(SERVICE, PORT, [SERVICE_NAME], migrate, configure=no_config, build=_servicers)
+
+
+def _servicers(start: EdgeStart, _: None) -> Callable[[grpc.Server], None]:
+    return register(build_application(start.engine, start.settings.network_dir, directory=start.directory,
+                                      secrets={}))
 
 
 if __name__ == "__main__":

@@ -8,42 +8,27 @@ The relay also publishes what the referral worker appends to the same database.
 
 from __future__ import annotations
 
-import logging
 import sys
+from collections.abc import Callable
 
-from services.core.grpcedge.relay_task import RelayTask
-from services.core.grpcedge.server import BackgroundTask, configure_logging, edge_engine, load_network_trust, run_edge
-from services.core.grpcedge.settings import DATABASE_URL, EdgeSettings, env_required, kafka_bootstrap_from_env
+import grpc
+
+from services.core.grpcedge.main import EdgeStart, serve_from_env
 from services.referral.adapters.database import migrate
 from services.referral.bootstrap import build_application
 from services.referral.config import PORT, SERVICE, offer_deadlines
+from services.referral.domain.deadlines import OfferDeadlines
 from services.referral.servicer import SERVICE_NAME, register
-
-_LOG = logging.getLogger(__name__)
 
 
 def main() -> int:
     """Configure from the environment, migrate, serve until SIGTERM; the exit status."""
-    configure_logging()
-    try:
-        settings = EdgeSettings.from_env(PORT)
-        deadlines = offer_deadlines()
-        url = env_required(DATABASE_URL)
-    except ValueError as error:  # EdgeConfigError too: the message names the variable
-        _LOG.error("edge %s cannot start: %s", SERVICE, error)
-        return 2
-    engine = edge_engine(url, settings)
-    relay = RelayTask(engine, kafka_bootstrap_from_env()) if settings.relay else None
-    try:
-        migrate(engine)
-        directory, ca_certificate = load_network_trust(settings.network_dir)
-        application = build_application(engine, settings.network_dir, directory=directory, deadlines=deadlines,
-                                        after_commit=relay.wake if relay is not None else None)
-        background: tuple[BackgroundTask, ...] = (relay,) if relay is not None else ()
-        return run_edge(settings, SERVICE, directory, ca_certificate, register(application), [SERVICE_NAME],
-                        background=background)
-    finally:
-        engine.dispose()
+    return serve_from_env(SERVICE, PORT, [SERVICE_NAME], migrate, configure=offer_deadlines, build=_servicers)
+
+
+def _servicers(start: EdgeStart, deadlines: OfferDeadlines) -> Callable[[grpc.Server], None]:
+    return register(build_application(start.engine, start.settings.network_dir, directory=start.directory,
+                                      deadlines=deadlines, after_commit=start.after_commit))
 
 
 if __name__ == "__main__":

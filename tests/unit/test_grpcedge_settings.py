@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from services.core.grpcedge.client import language_metadata
+from services.core.grpcedge.main import serve_from_env
 from services.core.grpcedge.settings import (
     EdgeConfigError,
     EdgeSettings,
@@ -90,3 +92,28 @@ def test_kafka_bootstrap_is_a_list_of_host_ports():
 
 def test_language_metadata_is_the_accept_language_header():
     assert language_metadata("en") == (("accept-language", "en"),)
+
+
+@pytest.mark.parametrize(("environ", "configure_error", "named"), [
+    ({"NETWORK_DIR": "/n"}, None, "DATABASE_URL"),
+    ({"NETWORK_DIR": "/n", "DATABASE_URL": "sqlite://"}, None, "KAFKA_BOOTSTRAP_SERVERS"),
+    ({"NETWORK_DIR": "/n", "DATABASE_URL": "sqlite://", "OUTBOX_RELAY": "off"}, "OFFER_DEADLINES: 'soon'",
+     "OFFER_DEADLINES: 'soon'"),
+])
+def test_an_edge_missing_a_setting_exits_2_naming_it_before_touching_its_database(
+        monkeypatch, caplog, environ, configure_error, named):
+    for name in ("NETWORK_DIR", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "OUTBOX_RELAY", "GRPC_LISTEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    def configure() -> str:
+        if configure_error:
+            raise ValueError(configure_error)
+        return "configured"
+
+    def unreachable(*_: object) -> NoReturn:
+        raise AssertionError("nothing is built or migrated when a setting is missing")
+
+    assert serve_from_env("referral", 50052, ["x"], unreachable, configure=configure, build=unreachable) == 2
+    assert f"edge referral cannot start: {named}" in caplog.text

@@ -1,11 +1,11 @@
 """The edge's gRPC server: mTLS, the identity interceptor, health, reflection, and a graceful stop on SIGTERM.
 
 ``build_edge`` (or ``build_server`` for just the ``grpc.Server``) assembles one, bound but not started;
-``run_edge`` is what a service's ``edge`` module calls: it serves until SIGTERM or SIGINT, then marks
-health NOT_SERVING, stops accepting calls and lets those in flight finish within the grace period, stops
-its background tasks (the outbox relay) and returns 0. It logs ``edge <service> listening on <host:port>``
-once it serves, and configures the process's tracing as ``<service>-edge`` (services/core/telemetry/setup.py).
-A plain grpcio process: nothing here imports eventlet or nameko.
+``run_edge`` (called by :func:`services.core.grpcedge.main.serve_from_env`, every service edge's ``main``)
+serves until SIGTERM or SIGINT, then marks health NOT_SERVING, stops accepting calls and lets those in
+flight finish within the grace period, stops its background tasks (the outbox relay) and returns 0. It
+logs ``edge <service> listening on <host:port>`` once it serves, and configures the process's tracing as
+``<service>-edge`` (services/core/telemetry/setup.py). A plain grpcio process: nothing here imports eventlet or nameko.
 """
 
 from __future__ import annotations
